@@ -1,0 +1,3 @@
+//! The `uncertsam` binary: the one place where a concrete burn backend is chosen.
+
+fn main() {}

@@ -1,4 +1,54 @@
-//! The Segment Anything model family in burn: SAM v1 (ViT-B/L/H and any geometry).
+//! The Segment Anything model family in burn: SAM v1 (ViT-B/L/H and any geometry), numerically
+//! identical to the official PyTorch `segment-anything` 1.0 (parity fixtures in `fixtures/sam`).
 //!
-//! Owns the model, its pre- and post-processing and checkpoint loading.
-//! Must not depend on any other uncertsam crate, and knows nothing of uncertainty.
+//! Owns the model, its pre- and post-processing and checkpoint loading. It must not depend on
+//! any other uncertsam crate, and it knows nothing of uncertainty: estimators use the seams
+//! `Sam::decode_with_noise` and `DecoderOutput` (token-0 hidden features, upscaled embedding).
+//!
+//! The encoder runs once per image and many prompts reuse its output:
+//! ```no_run
+//! use burn::backend::NdArray;
+//! use uncertsam_sam::{Sam, SamConfig, PromptBatch};
+//! let device = Default::default();
+//! let sam = Sam::<NdArray>::new(&SamConfig::vit_b(), &device)?
+//!     .load_checkpoint("sam_vit_b_01ec64.pth")?;
+//! let image = image::open("photo.jpg").unwrap().to_rgb8();
+//! let embedding = sam.embed(&image);
+//! let prompts = PromptBatch::new().with_box([10.0, 20.0, 200.0, 180.0]).build(&sam, &embedding)?;
+//! let out = sam.decode(&embedding, &prompts, false)?;
+//! let logits = sam.postprocess(out.low_res_logits, &embedding); // [1, 1, h, w]
+//! # Ok::<(), uncertsam_sam::SamError>(())
+//! ```
+
+mod common;
+mod config;
+mod error;
+mod image_encoder;
+mod interp;
+mod mask_decoder;
+mod noise;
+pub mod parity;
+mod postprocess;
+mod preprocess;
+mod prompt;
+mod prompt_encoder;
+mod sam;
+mod transformer;
+mod weights;
+
+pub use common::{LayerNorm2d, Mlp, MlpBlock};
+pub use config::SamConfig;
+pub use error::SamError;
+pub use image_encoder::{ImageEncoderViT, get_rel_pos};
+pub use interp::resize_bilinear;
+pub use mask_decoder::{DecoderOutput, MaskDecoder};
+pub use noise::{DecoderSite, NoNoise, NoiseHook};
+pub use postprocess::postprocess_masks;
+pub use preprocess::{
+    preprocess_shape, resize_longest_side, resize_pil_bilinear, to_model_input, transform_box,
+    transform_point,
+};
+pub use prompt::PromptBatch;
+pub use prompt_encoder::{PromptEncoder, Prompts};
+pub use sam::{Decoded, ImageEmbedding, Sam};
+pub use weights::SEQUENTIAL_RENAMES;

@@ -1,0 +1,313 @@
+//! The ViT image encoder of SAM v1 (`segment_anything/modeling/image_encoder.py`): patch
+//! embedding, absolute positions, windowed and global attention with decomposed relative
+//! positions, and the convolutional neck.
+
+use burn::module::{Module, Param};
+use burn::nn::conv::{Conv2d, Conv2dConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::common::{LayerNorm2d, MlpBlock, linear};
+use crate::config::SamConfig;
+use crate::interp::linear_resize_matrix;
+
+/// Patch embedding: a strided convolution (`patch_embed.proj`).
+#[derive(Module, Debug)]
+pub struct PatchEmbed<B: Backend> {
+    /// `Conv2d(in_chans, embed_dim, k = s = patch_size)`.
+    pub proj: Conv2d<B>,
+}
+
+/// Multi-head self-attention with optional decomposed relative positions.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// Joint query/key/value projection, `dim -> 3 dim`.
+    pub qkv: Linear<B>,
+    /// Output projection.
+    pub proj: Linear<B>,
+    /// Relative position table along height, `[2 h - 1, head_dim]` (any length is resized).
+    pub rel_pos_h: Option<Param<Tensor<B, 2>>>,
+    /// Relative position table along width, `[2 w - 1, head_dim]`.
+    pub rel_pos_w: Option<Param<Tensor<B, 2>>>,
+    num_heads: usize,
+}
+
+/// One transformer block; `window_size == 0` means global attention.
+#[derive(Module, Debug)]
+pub struct Block<B: Backend> {
+    /// Pre-attention LayerNorm.
+    pub norm1: LayerNorm<B>,
+    /// Attention.
+    pub attn: Attention<B>,
+    /// Pre-MLP LayerNorm.
+    pub norm2: LayerNorm<B>,
+    /// GELU MLP.
+    pub mlp: MlpBlock<B>,
+    window_size: usize,
+}
+
+/// The neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (`neck.0..3`).
+#[derive(Module, Debug)]
+pub struct Neck<B: Backend> {
+    /// `neck.0`: 1x1 convolution without bias.
+    pub conv1: Conv2d<B>,
+    /// `neck.1`.
+    pub ln1: LayerNorm2d<B>,
+    /// `neck.2`: 3x3 convolution without bias.
+    pub conv2: Conv2d<B>,
+    /// `neck.3`.
+    pub ln2: LayerNorm2d<B>,
+}
+
+/// The SAM v1 ViT image encoder.
+#[derive(Module, Debug)]
+pub struct ImageEncoderViT<B: Backend> {
+    /// Patch embedding.
+    pub patch_embed: PatchEmbed<B>,
+    /// Absolute positions, `[1, grid, grid, embed_dim]`.
+    pub pos_embed: Param<Tensor<B, 4>>,
+    /// Transformer blocks.
+    pub blocks: Vec<Block<B>>,
+    /// Output neck.
+    pub neck: Neck<B>,
+}
+
+impl<B: Backend> ImageEncoderViT<B> {
+    /// An encoder with zero-initialised weights for the geometry of `c` (load weights next).
+    pub fn new(c: &SamConfig, device: &B::Device) -> Self {
+        let dim = c.encoder_embed_dim;
+        let grid = c.img_size / c.patch_size;
+        let head_dim = dim / c.encoder_num_heads;
+        let blocks = (0..c.encoder_depth)
+            .map(|i| {
+                let window = if c.encoder_global_attn_indexes.contains(&i) {
+                    0
+                } else {
+                    c.encoder_window_size
+                };
+                let side = if window == 0 { grid } else { window };
+                let rel =
+                    |n: usize| Param::from_tensor(Tensor::zeros([2 * n - 1, head_dim], device));
+                Block {
+                    norm1: LayerNormConfig::new(dim)
+                        .with_epsilon(c.encoder_layernorm_eps)
+                        .init(device),
+                    attn: Attention {
+                        qkv: linear(dim, 3 * dim, c.encoder_qkv_bias, device),
+                        proj: linear(dim, dim, true, device),
+                        rel_pos_h: c.encoder_use_rel_pos.then(|| rel(side)),
+                        rel_pos_w: c.encoder_use_rel_pos.then(|| rel(side)),
+                        num_heads: c.encoder_num_heads,
+                    },
+                    norm2: LayerNormConfig::new(dim)
+                        .with_epsilon(c.encoder_layernorm_eps)
+                        .init(device),
+                    mlp: MlpBlock::new(
+                        dim,
+                        (dim as f64 * c.encoder_mlp_ratio) as usize,
+                        true,
+                        device,
+                    ),
+                    window_size: window,
+                }
+            })
+            .collect();
+        let out = c.prompt_embed_dim;
+        Self {
+            patch_embed: PatchEmbed {
+                proj: Conv2dConfig::new([c.in_chans, dim], [c.patch_size, c.patch_size])
+                    .with_stride([c.patch_size, c.patch_size])
+                    .init(device),
+            },
+            pos_embed: Param::from_tensor(Tensor::zeros([1, grid, grid, dim], device)),
+            blocks,
+            neck: Neck {
+                conv1: Conv2dConfig::new([dim, out], [1, 1])
+                    .with_bias(false)
+                    .init(device),
+                ln1: LayerNorm2d::new(out, c.encoder_layernorm_eps, device),
+                conv2: Conv2dConfig::new([out, out], [3, 3])
+                    .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
+                    .with_bias(false)
+                    .init(device),
+                ln2: LayerNorm2d::new(out, c.encoder_layernorm_eps, device),
+            },
+        }
+    }
+
+    /// Encodes a normalised, padded image batch.
+    ///
+    /// # Shapes
+    /// - x: `[n, 3, img_size, img_size]` -> `[n, prompt_embed_dim, grid, grid]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = self.patch_embed.proj.forward(x).permute([0, 2, 3, 1]); // [n, g, g, dim]
+        let mut x = x + self.pos_embed.val();
+        for block in &self.blocks {
+            x = block.forward(x);
+        }
+        let x = x.permute([0, 3, 1, 2]); // [n, dim, g, g]
+        let x = self.neck.ln1.forward(self.neck.conv1.forward(x));
+        self.neck.ln2.forward(self.neck.conv2.forward(x))
+    }
+}
+
+impl<B: Backend> Block<B> {
+    /// # Shapes
+    /// - x: `[n, h, w, dim]` -> `[n, h, w, dim]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let shortcut = x.clone();
+        let x = self.norm1.forward(x);
+        let x = if self.window_size > 0 {
+            let [_, h, w, _] = x.dims();
+            let (windows, padded) = window_partition(x, self.window_size);
+            let windows = self.attn.forward(windows);
+            window_unpartition(windows, self.window_size, padded, [h, w])
+        } else {
+            self.attn.forward(x)
+        };
+        let x = shortcut + x;
+        x.clone() + self.mlp.forward(self.norm2.forward(x))
+    }
+}
+
+impl<B: Backend> Attention<B> {
+    /// # Shapes
+    /// - x: `[n, h, w, dim]` -> `[n, h, w, dim]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let [n, h, w, dim] = x.dims();
+        let heads = self.num_heads;
+        let hd = dim / heads;
+        let qkv = self
+            .qkv
+            .forward(x)
+            .reshape([n, h * w, 3, heads, hd])
+            .permute([2, 0, 3, 1, 4])
+            .reshape([3, n * heads, h * w, hd]);
+        let q = qkv.clone().slice([0..1]).reshape([n * heads, h * w, hd]);
+        let k = qkv.clone().slice([1..2]).reshape([n * heads, h * w, hd]);
+        let v = qkv.slice([2..3]).reshape([n * heads, h * w, hd]);
+        let scale = (hd as f64).powf(-0.5);
+        let mut attn = (q.clone() * scale).matmul(k.swap_dims(1, 2)); // [n*heads, hw, hw]
+        if let (Some(rh), Some(rw)) = (&self.rel_pos_h, &self.rel_pos_w) {
+            let rh = get_rel_pos(h, h, rh.val());
+            let rw = get_rel_pos(w, w, rw.val());
+            attn = add_decomposed_rel_pos(attn, q, rh, rw, [h, w]);
+        }
+        let attn = softmax(attn, 2);
+        let x = attn
+            .matmul(v)
+            .reshape([n, heads, h, w, hd])
+            .permute([0, 2, 3, 1, 4])
+            .reshape([n, h, w, dim]);
+        self.proj.forward(x)
+    }
+}
+
+/// Relative positions for every (query, key) pair, resizing the table linearly when its
+/// length differs from `2 max(q, k) - 1` (a checkpoint trained at another resolution).
+///
+/// # Shapes
+/// - rel_pos: `[len, c]` -> `[q_size, k_size, c]`
+pub fn get_rel_pos<B: Backend>(
+    q_size: usize,
+    k_size: usize,
+    rel_pos: Tensor<B, 2>,
+) -> Tensor<B, 3> {
+    let [len, c] = rel_pos.dims();
+    let device = rel_pos.device();
+    let max_rel = 2 * q_size.max(k_size) - 1;
+    let table = if len != max_rel {
+        let m = Tensor::<B, 2>::from_data(
+            TensorData::new(linear_resize_matrix(len, max_rel), [max_rel, len]),
+            &device,
+        );
+        m.matmul(rel_pos)
+    } else {
+        rel_pos
+    };
+    // Official arithmetic, in f32 like torch: q * max(k/q, 1) - k * max(q/k, 1) + (k-1) max(q/k, 1).
+    let (qf, kf) = (q_size as f32, k_size as f32);
+    let (sq, sk) = ((kf / qf).max(1.0), (qf / kf).max(1.0));
+    let idx: Vec<i64> = (0..q_size)
+        .flat_map(|qi| {
+            (0..k_size).map(move |ki| (qi as f32 * sq - ki as f32 * sk + (kf - 1.0) * sk) as i64)
+        })
+        .collect();
+    let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [q_size * k_size]), &device);
+    table.select(0, idx).reshape([q_size, k_size, c])
+}
+
+/// Adds `q . R_h` and `q . R_w` to the attention logits without materialising the 5-D sum.
+///
+/// # Shapes
+/// - attn: `[b, h*w, h*w]`, q: `[b, h*w, c]`, rh: `[h, h, c]`, rw: `[w, w, c]` -> `[b, h*w, h*w]`
+fn add_decomposed_rel_pos<B: Backend>(
+    attn: Tensor<B, 3>,
+    q: Tensor<B, 3>,
+    rh: Tensor<B, 3>,
+    rw: Tensor<B, 3>,
+    [h, w]: [usize; 2],
+) -> Tensor<B, 3> {
+    let [b, _, c] = q.dims();
+    let r_q = q.reshape([b, h, w, c]);
+    // rel_h[b, y, x, k] = sum_c r_q[b, y, x, c] rh[y, k, c]: batched over y.
+    let rel_h = r_q
+        .clone()
+        .permute([1, 0, 2, 3])
+        .reshape([h, b * w, c])
+        .matmul(rh.swap_dims(1, 2))
+        .reshape([h, b, w, h])
+        .permute([1, 0, 2, 3]);
+    // rel_w[b, y, x, k] = sum_c r_q[b, y, x, c] rw[x, k, c]: batched over x.
+    let rel_w = r_q
+        .permute([2, 0, 1, 3])
+        .reshape([w, b * h, c])
+        .matmul(rw.swap_dims(1, 2))
+        .reshape([w, b, h, w])
+        .permute([1, 2, 0, 3]);
+    let attn = attn.reshape([b, h, w, h, w])
+        + rel_h.reshape([b, h, w, h, 1])
+        + rel_w.reshape([b, h, w, 1, w]);
+    attn.reshape([b, h * w, h * w])
+}
+
+/// Zero-pads `[n, h, w, c]` to multiples of `ws` and cuts it into `[n * windows, ws, ws, c]`.
+fn window_partition<B: Backend>(x: Tensor<B, 4>, ws: usize) -> (Tensor<B, 4>, [usize; 2]) {
+    let [n, h, w, c] = x.dims();
+    let (ph, pw) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
+    let device = x.device();
+    let mut x = x;
+    if ph > 0 {
+        x = Tensor::cat(vec![x, Tensor::zeros([n, ph, w, c], &device)], 1);
+    }
+    if pw > 0 {
+        x = Tensor::cat(vec![x, Tensor::zeros([n, h + ph, pw, c], &device)], 2);
+    }
+    let (hp, wp) = (h + ph, w + pw);
+    let windows = x
+        .reshape([n, hp / ws, ws, wp / ws, ws, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([n * (hp / ws) * (wp / ws), ws, ws, c]);
+    (windows, [hp, wp])
+}
+
+/// Inverse of `window_partition`, dropping the padding.
+fn window_unpartition<B: Backend>(
+    windows: Tensor<B, 4>,
+    ws: usize,
+    [hp, wp]: [usize; 2],
+    [h, w]: [usize; 2],
+) -> Tensor<B, 4> {
+    let c = windows.dims()[3];
+    let n = windows.dims()[0] / ((hp / ws) * (wp / ws));
+    let x = windows
+        .reshape([n, hp / ws, wp / ws, ws, ws, c])
+        .permute([0, 1, 3, 2, 4, 5])
+        .reshape([n, hp, wp, c]);
+    if hp > h || wp > w {
+        x.slice([0..n, 0..h, 0..w, 0..c])
+    } else {
+        x
+    }
+}

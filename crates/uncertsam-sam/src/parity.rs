@@ -1,0 +1,376 @@
+//! The parity checker for fixture directories in the format of `docs/parity-fixture-format.md`:
+//! runs the model from `model_input` (the model alone) and from `image.png` (the whole
+//! pipeline) and reports, per reference tensor, the max absolute difference.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use burn::prelude::*;
+use safetensors::{Dtype, SafeTensors};
+use serde::Deserialize;
+
+use crate::config::SamConfig;
+use crate::error::SamError;
+use crate::prompt::{PromptBatch, PromptRow};
+use crate::prompt_encoder::Prompts;
+use crate::sam::Sam;
+
+/// Max |diff| allowed from `model_input`.
+pub const MODEL_TOLERANCE: f64 = 1e-4;
+/// Largest fraction of mask pixels allowed to disagree through the whole pipeline.
+pub const PIPELINE_MASK_TOLERANCE: f64 = 0.005;
+
+/// A tensor loaded from safetensors as f32 with its shape.
+#[derive(Clone, Debug)]
+pub struct Array {
+    /// Shape.
+    pub shape: Vec<usize>,
+    /// Row-major values.
+    pub data: Vec<f32>,
+}
+
+/// Reads every tensor of a safetensors file as f32 (from f32, f64, u8, i32 or i64).
+pub fn read_safetensors(path: &Path) -> Result<BTreeMap<String, Array>, SamError> {
+    let err = |m: String| SamError::File {
+        path: path.to_path_buf(),
+        message: m,
+    };
+    let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let st = SafeTensors::deserialize(&bytes).map_err(|e| err(e.to_string()))?;
+    let mut out = BTreeMap::new();
+    for (name, view) in st.tensors() {
+        let d = view.data();
+        let data: Vec<f32> = match view.dtype() {
+            Dtype::F32 => d
+                .chunks_exact(4)
+                .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+                .collect(),
+            Dtype::F64 => d
+                .chunks_exact(8)
+                .map(|c| f64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            Dtype::U8 => d.iter().map(|&v| v as f32).collect(),
+            Dtype::I32 => d
+                .chunks_exact(4)
+                .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as f32)
+                .collect(),
+            Dtype::I64 => d
+                .chunks_exact(8)
+                .map(|c| i64::from_le_bytes(c.try_into().unwrap_or([0; 8])) as f32)
+                .collect(),
+            other => {
+                return Err(err(format!(
+                    "tensor `{name}` has unsupported dtype {other:?}"
+                )));
+            }
+        };
+        out.insert(
+            name,
+            Array {
+                shape: view.shape().to_vec(),
+                data,
+            },
+        );
+    }
+    Ok(out)
+}
+
+#[derive(Deserialize)]
+struct PromptsFile {
+    original_size_hw: [usize; 2],
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    name: String,
+    point_coords: Option<Vec<[f64; 2]>>,
+    point_labels: Option<Vec<i64>>,
+    #[serde(rename = "box")]
+    bbox: Option<[f64; 4]>,
+    mask_input_from: Option<String>,
+    multimask_output: bool,
+}
+
+/// How a line of the report was computed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Path_ {
+    /// From `model_input` and the transformed prompts of `inputs.safetensors`.
+    ModelAlone,
+    /// From `image.png` through our own pre-processing.
+    Pipeline,
+}
+
+/// One compared tensor.
+#[derive(Clone, Debug)]
+pub struct ParityLine {
+    /// Reference key.
+    pub key: String,
+    /// Which path produced it.
+    pub path: Path_,
+    /// Max absolute difference (for pipeline masks: the fraction of disagreeing pixels).
+    pub max_abs_diff: f64,
+    /// Tolerance it is held to.
+    pub tolerance: f64,
+}
+
+impl ParityLine {
+    /// Whether the difference is within tolerance.
+    pub fn ok(&self) -> bool {
+        self.max_abs_diff <= self.tolerance
+    }
+}
+
+/// The checker's findings for one fixture directory.
+#[derive(Clone, Debug)]
+pub struct ParityReport {
+    /// The fixture directory.
+    pub dir: PathBuf,
+    /// One line per compared tensor.
+    pub lines: Vec<ParityLine>,
+}
+
+impl ParityReport {
+    /// True when every line is within tolerance.
+    pub fn passed(&self) -> bool {
+        self.lines.iter().all(ParityLine::ok)
+    }
+}
+
+fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .unwrap_or_default()
+}
+
+fn get<'a>(
+    map: &'a BTreeMap<String, Array>,
+    key: &str,
+    file: &Path,
+) -> Result<&'a Array, SamError> {
+    map.get(key).ok_or_else(|| SamError::File {
+        path: file.to_path_buf(),
+        message: format!("missing tensor `{key}`"),
+    })
+}
+
+fn tensor<B: Backend, const D: usize>(
+    a: &Array,
+    device: &B::Device,
+) -> Result<Tensor<B, D>, SamError> {
+    if a.shape.len() != D {
+        return Err(SamError::Input(format!(
+            "expected a rank-{D} tensor, got shape {:?}",
+            a.shape
+        )));
+    }
+    Ok(Tensor::from_data(
+        TensorData::new(a.data.clone(), a.shape.clone()),
+        device,
+    ))
+}
+
+/// Max |a - b|, or infinity when the shapes differ.
+fn max_diff(ours: &[f32], our_shape: &[usize], reference: &Array) -> f64 {
+    if our_shape != reference.shape.as_slice() {
+        return f64::INFINITY;
+    }
+    ours.iter()
+        .zip(&reference.data)
+        .map(|(a, b)| (*a as f64 - *b as f64).abs())
+        .fold(
+            0.0,
+            |m, d| if d.is_nan() { f64::INFINITY } else { m.max(d) },
+        )
+}
+
+struct Checker {
+    reference: BTreeMap<String, Array>,
+    ref_path: PathBuf,
+    lines: Vec<ParityLine>,
+}
+
+impl Checker {
+    fn compare<B: Backend, const D: usize>(
+        &mut self,
+        key: &str,
+        ours: Tensor<B, D>,
+        path: Path_,
+    ) -> Result<(), SamError> {
+        let shape = ours.dims().to_vec();
+        let r = get(&self.reference, key, &self.ref_path)?;
+        let d = max_diff(&to_vec(ours), &shape, r);
+        self.lines.push(ParityLine {
+            key: key.into(),
+            path,
+            max_abs_diff: d,
+            tolerance: MODEL_TOLERANCE,
+        });
+        Ok(())
+    }
+}
+
+/// Checks one fixture directory on `device`.
+pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<ParityReport, SamError> {
+    let file_err = |p: PathBuf, m: String| SamError::File {
+        path: p,
+        message: m,
+    };
+    let cfg_path = dir.join("config.json");
+    let cfg_text = std::fs::read_to_string(&cfg_path)
+        .map_err(|e| file_err(cfg_path.clone(), e.to_string()))?;
+    let config: SamConfig =
+        serde_json::from_str(&cfg_text).map_err(|e| file_err(cfg_path.clone(), e.to_string()))?;
+    let sam = Sam::<B>::new(&config, device)?.load_checkpoint(dir.join("model.safetensors"))?;
+    let prompts_path = dir.join("prompts.json");
+    let prompts_text = std::fs::read_to_string(&prompts_path)
+        .map_err(|e| file_err(prompts_path.clone(), e.to_string()))?;
+    let prompts: PromptsFile = serde_json::from_str(&prompts_text)
+        .map_err(|e| file_err(prompts_path.clone(), e.to_string()))?;
+    let in_path = dir.join("inputs.safetensors");
+    let inputs = read_safetensors(&in_path)?;
+    let ref_path = dir.join("reference.safetensors");
+    let reference = read_safetensors(&ref_path)?;
+    let mut ck = Checker {
+        reference,
+        ref_path,
+        lines: Vec::new(),
+    };
+
+    // The model alone, from model_input.
+    let resized = get(&inputs, "resized_image_u8", &in_path)?;
+    let input_size = [resized.shape[0], resized.shape[1]];
+    let original = prompts.original_size_hw;
+    let emb = sam.embed_input(
+        tensor(get(&inputs, "model_input", &in_path)?, device)?,
+        input_size,
+        original,
+    );
+    ck.compare(
+        "image_embeddings",
+        emb.embeddings.clone(),
+        Path_::ModelAlone,
+    )?;
+    ck.compare(
+        "dense_pe",
+        sam.prompt_encoder.get_dense_pe(device),
+        Path_::ModelAlone,
+    )?;
+    for case in &prompts.cases {
+        let n = &case.name;
+        let opt = |k: &str| inputs.get(&format!("{n}.{k}"));
+        let points = match (opt("point_coords_transformed"), opt("point_labels")) {
+            (Some(p), Some(l)) => {
+                let labels: Vec<i64> = l.data.iter().map(|&v| v as i64).collect();
+                Some((
+                    tensor::<B, 3>(p, device)?,
+                    Tensor::from_data(TensorData::new(labels, l.shape.clone()), device),
+                ))
+            }
+            _ => None,
+        };
+        let boxes = opt("box_transformed")
+            .map(|b| tensor::<B, 2>(b, device))
+            .transpose()?;
+        let masks = opt("mask_input")
+            .map(|m| tensor::<B, 4>(m, device))
+            .transpose()?;
+        let p = Prompts {
+            points,
+            boxes,
+            masks,
+        };
+        let b = p.batch_size().map_err(SamError::Input)?;
+        let (sparse, dense) = sam.prompt_encoder.forward(&p, b);
+        if let Some(s) = sparse {
+            ck.compare(&format!("{n}.sparse_embeddings"), s, Path_::ModelAlone)?;
+        }
+        ck.compare(&format!("{n}.dense_embeddings"), dense, Path_::ModelAlone)?;
+        let out = sam.decode(&emb, &p, case.multimask_output)?;
+        ck.compare(
+            &format!("{n}.low_res_logits"),
+            out.low_res_logits.clone(),
+            Path_::ModelAlone,
+        )?;
+        ck.compare(
+            &format!("{n}.iou_predictions"),
+            out.iou_predictions,
+            Path_::ModelAlone,
+        )?;
+        ck.compare(
+            &format!("{n}.masks_logits"),
+            sam.postprocess(out.low_res_logits, &emb),
+            Path_::ModelAlone,
+        )?;
+    }
+
+    // The whole pipeline, from image.png.
+    let img_path = dir.join("image.png");
+    let image = image::open(&img_path)
+        .map_err(|e| file_err(img_path.clone(), e.to_string()))?
+        .to_rgb8();
+    let ours = crate::preprocess::resize_longest_side(&image, config.img_size);
+    let ours_u8: Vec<f32> = ours.as_raw().iter().map(|&v| v as f32).collect();
+    let d = max_diff(
+        &ours_u8,
+        &[ours.height() as usize, ours.width() as usize, 3],
+        resized,
+    );
+    ck.lines.push(ParityLine {
+        key: "resized_image_u8".into(),
+        path: Path_::Pipeline,
+        max_abs_diff: d,
+        tolerance: 0.0,
+    });
+    let emb = sam.embed(&image);
+    let mut low_res: BTreeMap<String, Vec<f32>> = BTreeMap::new();
+    for case in &prompts.cases {
+        let row = PromptRow {
+            points: match (&case.point_coords, &case.point_labels) {
+                (Some(c), Some(l)) => c.iter().copied().zip(l.iter().copied()).collect(),
+                _ => vec![],
+            },
+            bbox: case.bbox,
+            mask: case
+                .mask_input_from
+                .as_ref()
+                .and_then(|m| low_res.get(m).cloned()),
+        };
+        let p = PromptBatch::new().with_row(row).build(&sam, &emb)?;
+        let out = sam.decode(&emb, &p, case.multimask_output)?;
+        let first: Tensor<B, 4> = {
+            let [b, _, h, w] = out.low_res_logits.dims();
+            out.low_res_logits.clone().slice([0..b, 0..1, 0..h, 0..w])
+        };
+        low_res.insert(case.name.clone(), to_vec(first));
+        let key = format!("{}.masks_logits", case.name);
+        let masks = sam.postprocess(out.low_res_logits, &emb);
+        let shape = masks.dims().to_vec();
+        let r = get(&ck.reference, &key, &ck.ref_path)?;
+        let frac = mask_disagreement(&to_vec(masks), &shape, r, config.mask_threshold);
+        ck.lines.push(ParityLine {
+            key,
+            path: Path_::Pipeline,
+            max_abs_diff: frac,
+            tolerance: PIPELINE_MASK_TOLERANCE,
+        });
+    }
+    Ok(ParityReport {
+        dir: dir.to_path_buf(),
+        lines: ck.lines,
+    })
+}
+
+/// Fraction of pixels where `ours > t` and `reference > t` disagree (1 when shapes differ).
+fn mask_disagreement(ours: &[f32], shape: &[usize], reference: &Array, t: f32) -> f64 {
+    if shape != reference.shape.as_slice() || ours.is_empty() {
+        return 1.0;
+    }
+    let bad = ours
+        .iter()
+        .zip(&reference.data)
+        .filter(|(a, b)| (**a > t) != (**b > t))
+        .count();
+    bad as f64 / ours.len() as f64
+}

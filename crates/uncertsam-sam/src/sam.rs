@@ -1,0 +1,171 @@
+//! `Sam`: image encoder + prompt encoder + mask decoder, with the encode-once / decode-many API.
+
+use burn::module::Module;
+use burn::prelude::*;
+use image::RgbImage;
+
+use crate::config::SamConfig;
+use crate::error::SamError;
+use crate::image_encoder::ImageEncoderViT;
+use crate::mask_decoder::{DecoderOutput, MaskDecoder};
+use crate::noise::{NoNoise, NoiseHook};
+use crate::postprocess::postprocess_masks;
+use crate::preprocess::{resize_longest_side, to_model_input};
+use crate::prompt_encoder::{PromptEncoder, Prompts};
+
+/// The Segment Anything model (v1 geometry: ViT encoder).
+#[derive(Module, Debug)]
+pub struct Sam<B: Backend> {
+    /// ViT image encoder.
+    pub image_encoder: ImageEncoderViT<B>,
+    /// Prompt encoder.
+    pub prompt_encoder: PromptEncoder<B>,
+    /// Mask decoder.
+    pub mask_decoder: MaskDecoder<B>,
+    #[module(skip)]
+    config: SamConfig,
+}
+
+/// An image after the encoder: what every prompt on it reuses.
+#[derive(Clone, Debug)]
+pub struct ImageEmbedding<B: Backend> {
+    /// Image embedding, `[1, prompt_embed_dim, E, E]`.
+    pub embeddings: Tensor<B, 4>,
+    /// Size `[h, w]` of the resized image inside the padded model input.
+    pub input_size: [usize; 2],
+    /// Size `[h, w]` of the original image.
+    pub original_size: [usize; 2],
+}
+
+/// One decoder pass for a batch of prompts.
+#[derive(Clone, Debug)]
+pub struct Decoded<B: Backend> {
+    /// Selected low-resolution logits: `[b, 3, 4E, 4E]` with multimask, else `[b, 1, 4E, 4E]`.
+    pub low_res_logits: Tensor<B, 4>,
+    /// Selected IoU predictions, `[b, 3]` or `[b, 1]`.
+    pub iou_predictions: Tensor<B, 2>,
+    /// Outputs of every mask token and the features last-layer methods need.
+    pub all: DecoderOutput<B>,
+}
+
+impl<B: Backend> Sam<B> {
+    /// A model of the given geometry with placeholder weights; load a checkpoint next.
+    pub fn new(config: &SamConfig, device: &B::Device) -> Result<Self, SamError> {
+        config.validate().map_err(SamError::Config)?;
+        Ok(Self {
+            image_encoder: ImageEncoderViT::new(config, device),
+            prompt_encoder: PromptEncoder::new(config, device),
+            mask_decoder: MaskDecoder::new(config, device),
+            config: config.clone(),
+        })
+    }
+
+    /// The model's geometry.
+    pub fn config(&self) -> &SamConfig {
+        &self.config
+    }
+
+    /// Encodes an already normalised and padded model input (`[1, 3, S, S]`).
+    pub fn embed_input(
+        &self,
+        model_input: Tensor<B, 4>,
+        input_size: [usize; 2],
+        original_size: [usize; 2],
+    ) -> ImageEmbedding<B> {
+        ImageEmbedding {
+            embeddings: self.image_encoder.forward(model_input),
+            input_size,
+            original_size,
+        }
+    }
+
+    /// Resizes, normalises, pads and encodes an RGB image, as `SamPredictor.set_image`.
+    pub fn embed(&self, image: &RgbImage) -> ImageEmbedding<B> {
+        let device = self.device();
+        let c = self.config();
+        let resized = resize_longest_side(image, c.img_size);
+        let input = to_model_input::<B>(&resized, c, &device);
+        self.embed_input(
+            input,
+            [resized.height() as usize, resized.width() as usize],
+            [image.height() as usize, image.width() as usize],
+        )
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> B::Device {
+        self.mask_decoder.iou_token.weight.val().device()
+    }
+
+    /// Decodes a batch of prompts (model-input coordinates) against one embedding.
+    pub fn decode(
+        &self,
+        image: &ImageEmbedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+    ) -> Result<Decoded<B>, SamError> {
+        self.decode_with_noise(image, prompts, multimask, &mut NoNoise)
+    }
+
+    /// `decode` with `hook` applied at the decoder's noise sites (MC dropout and the like).
+    pub fn decode_with_noise(
+        &self,
+        image: &ImageEmbedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> Result<Decoded<B>, SamError> {
+        let b = prompts.batch_size().map_err(SamError::Input)?;
+        self.check_prompts(prompts)?;
+        let (sparse, dense) = self.prompt_encoder.forward(prompts, b);
+        let pe = self.prompt_encoder.get_dense_pe(&self.device());
+        let all =
+            self.mask_decoder
+                .predict_masks(image.embeddings.clone(), pe, sparse, dense, hook);
+        let n = self.mask_decoder.num_mask_tokens();
+        let range = if multimask { 1..n } else { 0..1 };
+        let [_, _, h, w] = all.masks.dims();
+        Ok(Decoded {
+            low_res_logits: all.masks.clone().slice([0..b, range.clone(), 0..h, 0..w]),
+            iou_predictions: all.iou_predictions.clone().slice([0..b, range]),
+            all,
+        })
+    }
+
+    fn check_prompts(&self, p: &Prompts<B>) -> Result<(), SamError> {
+        let low = self.config().low_res_size();
+        if let Some((pts, labels)) = &p.points {
+            let [b, n, two] = pts.dims();
+            if two != 2 || labels.dims() != [b, n] {
+                return Err(SamError::Input(format!(
+                    "points must be [b, n, 2] with labels [b, n]; got {:?} and {:?}",
+                    pts.dims(),
+                    labels.dims()
+                )));
+            }
+        }
+        if let Some(m) = &p.masks {
+            let d = m.dims();
+            if d[1] != 1 || [d[2], d[3]] != low {
+                return Err(SamError::Input(format!(
+                    "mask prompt must be [b, 1, {}, {}]; got {d:?}",
+                    low[0], low[1]
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Upscales low-resolution logits to the original image (`postprocess_masks`).
+    ///
+    /// # Shapes
+    /// - low_res: `[b, m, 4E, 4E]` -> `[b, m, original_h, original_w]`
+    pub fn postprocess(&self, low_res: Tensor<B, 4>, image: &ImageEmbedding<B>) -> Tensor<B, 4> {
+        postprocess_masks(
+            low_res,
+            self.config().img_size,
+            image.input_size,
+            image.original_size,
+        )
+    }
+}

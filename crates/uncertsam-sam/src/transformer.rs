@@ -1,0 +1,196 @@
+//! The two-way transformer of the mask decoder (`segment_anything/modeling/transformer.py`).
+
+use burn::module::Module;
+use burn::nn::{LayerNorm, LayerNormConfig, Linear};
+use burn::prelude::*;
+use burn::tensor::activation::softmax;
+
+use crate::common::{MlpBlock, linear};
+use crate::noise::{DecoderSite, NoiseHook};
+
+/// Attention with optional channel downsampling of queries, keys and values.
+#[derive(Module, Debug)]
+pub struct Attention<B: Backend> {
+    /// Query projection, `dim -> dim / downsample`.
+    pub q_proj: Linear<B>,
+    /// Key projection.
+    pub k_proj: Linear<B>,
+    /// Value projection.
+    pub v_proj: Linear<B>,
+    /// Output projection, `dim / downsample -> dim`.
+    pub out_proj: Linear<B>,
+    num_heads: usize,
+}
+
+impl<B: Backend> Attention<B> {
+    fn new(dim: usize, heads: usize, downsample: usize, device: &B::Device) -> Self {
+        let inner = dim / downsample;
+        Self {
+            q_proj: linear(dim, inner, true, device),
+            k_proj: linear(dim, inner, true, device),
+            v_proj: linear(dim, inner, true, device),
+            out_proj: linear(inner, dim, true, device),
+            num_heads: heads,
+        }
+    }
+
+    /// # Shapes
+    /// - q: `[b, nq, dim]`, k and v: `[b, nk, dim]` -> `[b, nq, dim]`
+    pub fn forward(&self, q: Tensor<B, 3>, k: Tensor<B, 3>, v: Tensor<B, 3>) -> Tensor<B, 3> {
+        let split = |x: Tensor<B, 3>| {
+            let [b, n, c] = x.dims();
+            x.reshape([b, n, self.num_heads, c / self.num_heads])
+                .swap_dims(1, 2)
+        };
+        let q = split(self.q_proj.forward(q));
+        let k = split(self.k_proj.forward(k));
+        let v = split(self.v_proj.forward(v));
+        let [b, h, nq, c] = q.dims();
+        let attn = q.matmul(k.swap_dims(2, 3)) / (c as f64).sqrt();
+        let out = softmax(attn, 3)
+            .matmul(v)
+            .swap_dims(1, 2)
+            .reshape([b, nq, h * c]);
+        self.out_proj.forward(out)
+    }
+}
+
+/// One block: token self-attention, token-to-image cross-attention, MLP, image-to-token
+/// cross-attention.
+#[derive(Module, Debug)]
+pub struct TwoWayAttentionBlock<B: Backend> {
+    /// Token self-attention.
+    pub self_attn: Attention<B>,
+    /// LayerNorm after self-attention.
+    pub norm1: LayerNorm<B>,
+    /// Tokens attending to the image.
+    pub cross_attn_token_to_image: Attention<B>,
+    /// LayerNorm after token-to-image attention.
+    pub norm2: LayerNorm<B>,
+    /// ReLU MLP on the tokens.
+    pub mlp: MlpBlock<B>,
+    /// LayerNorm after the MLP.
+    pub norm3: LayerNorm<B>,
+    /// LayerNorm of the image after image-to-token attention.
+    pub norm4: LayerNorm<B>,
+    /// Image attending to the tokens.
+    pub cross_attn_image_to_token: Attention<B>,
+    skip_first_layer_pe: bool,
+}
+
+/// The two-way transformer.
+#[derive(Module, Debug)]
+pub struct TwoWayTransformer<B: Backend> {
+    /// The attention blocks.
+    pub layers: Vec<TwoWayAttentionBlock<B>>,
+    /// Final token-to-image attention.
+    pub final_attn_token_to_image: Attention<B>,
+    /// Final LayerNorm of the tokens.
+    pub norm_final_attn: LayerNorm<B>,
+}
+
+impl<B: Backend> TwoWayTransformer<B> {
+    /// A transformer of `depth` blocks (LayerNorm eps 1e-5, ReLU MLP).
+    pub fn new(
+        depth: usize,
+        dim: usize,
+        heads: usize,
+        mlp_dim: usize,
+        downsample: usize,
+        device: &B::Device,
+    ) -> Self {
+        let ln = || LayerNormConfig::new(dim).init(device);
+        let layers = (0..depth)
+            .map(|i| TwoWayAttentionBlock {
+                self_attn: Attention::new(dim, heads, 1, device),
+                norm1: ln(),
+                cross_attn_token_to_image: Attention::new(dim, heads, downsample, device),
+                norm2: ln(),
+                mlp: MlpBlock::new(dim, mlp_dim, false, device),
+                norm3: ln(),
+                norm4: ln(),
+                cross_attn_image_to_token: Attention::new(dim, heads, downsample, device),
+                skip_first_layer_pe: i == 0,
+            })
+            .collect();
+        Self {
+            layers,
+            final_attn_token_to_image: Attention::new(dim, heads, downsample, device),
+            norm_final_attn: ln(),
+        }
+    }
+
+    /// Runs the transformer; `hook` may perturb the attention outputs and MLP hidden layers.
+    ///
+    /// # Shapes
+    /// - image: `[b, c, h, w]`, image_pe: `[b, c, h, w]`, tokens: `[b, n, c]`
+    /// - -> tokens `[b, n, c]`, image `[b, h*w, c]`
+    pub fn forward(
+        &self,
+        image: Tensor<B, 4>,
+        image_pe: Tensor<B, 4>,
+        tokens: Tensor<B, 3>,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let flat = |x: Tensor<B, 4>| {
+            let [b, c, h, w] = x.dims();
+            x.reshape([b, c, h * w]).swap_dims(1, 2)
+        };
+        let key_pe = flat(image_pe);
+        let mut keys = flat(image);
+        let mut queries = tokens.clone();
+        for (i, layer) in self.layers.iter().enumerate() {
+            (queries, keys) = layer.forward(queries, keys, tokens.clone(), key_pe.clone(), i, hook);
+        }
+        let q = queries.clone() + tokens;
+        let k = keys.clone() + key_pe;
+        let attn = self.final_attn_token_to_image.forward(q, k, keys.clone());
+        let attn = hook.apply(DecoderSite::FinalTokenToImage, attn);
+        let queries = self.norm_final_attn.forward(queries + attn);
+        (queries, keys)
+    }
+}
+
+impl<B: Backend> TwoWayAttentionBlock<B> {
+    fn forward(
+        &self,
+        queries: Tensor<B, 3>,
+        keys: Tensor<B, 3>,
+        query_pe: Tensor<B, 3>,
+        key_pe: Tensor<B, 3>,
+        layer: usize,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        let queries = if self.skip_first_layer_pe {
+            self.self_attn
+                .forward(queries.clone(), queries.clone(), queries)
+        } else {
+            let q = queries.clone() + query_pe.clone();
+            let attn = self.self_attn.forward(q.clone(), q, queries.clone());
+            queries + hook.apply(DecoderSite::SelfAttention(layer), attn)
+        };
+        let queries = self.norm1.forward(queries);
+
+        let q = queries.clone() + query_pe.clone();
+        let k = keys.clone() + key_pe.clone();
+        let attn = self.cross_attn_token_to_image.forward(q, k, keys.clone());
+        let queries = self
+            .norm2
+            .forward(queries + hook.apply(DecoderSite::TokenToImage(layer), attn));
+
+        let mlp = self.mlp.forward_with(queries.clone(), &mut |h| {
+            hook.apply(DecoderSite::TransformerMlp(layer), h)
+        });
+        let queries = self.norm3.forward(queries + mlp);
+
+        let q = queries.clone() + query_pe;
+        let k = keys.clone() + key_pe;
+        let attn = self
+            .cross_attn_image_to_token
+            .forward(k, q, queries.clone());
+        let keys = self
+            .norm4
+            .forward(keys + hook.apply(DecoderSite::ImageToToken(layer), attn));
+        (queries, keys)
+    }
+}

@@ -1,2 +1,54 @@
 //! See <https://github.com/matklad/cargo-xtask/>.
-fn main() {}
+//!
+//! `cargo xtask <task>` automates the project. Numeric work always runs in the `uncertsam`
+//! binary (crate `uncertsam-bench`) built in release mode, which this crate shells out to; it
+//! links no product crate, so `cargo xtask --help` stays instant.
+//!
+//! Tasks:
+//! - `bench [ARGS]`: the benchmark (`--backend cuda` builds with the `cuda` feature);
+//! - `parity DIR...`: check parity fixture directories;
+//! - `data synth --out DIR`: generate the procedural domain-shift benchmark;
+//! - any other task is passed to the `uncertsam` binary as is.
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result};
+
+fn main() -> Result<ExitCode> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
+        println!("usage: cargo xtask <bench|parity|data|predict|train|merge> [ARGS]");
+        println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cuda = args
+        .windows(2)
+        .any(|w| w[0] == "--backend" && w[1] == "cuda")
+        || args.iter().any(|a| a == "--backend=cuda");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let mut cmd = Command::new(cargo);
+    cmd.current_dir(project_root()).args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "uncertsam-bench",
+        "--bin",
+        "uncertsam",
+    ]);
+    if cuda {
+        cmd.args(["--features", "cuda"]);
+    }
+    cmd.arg("--").args(&args);
+    let status = cmd.status().context("running cargo")?;
+    Ok(ExitCode::from(
+        status.code().unwrap_or(1).clamp(0, 255) as u8
+    ))
+}
+
+fn project_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(std::path::Path::to_path_buf)
+        .unwrap_or_else(|| ".".into())
+}

@@ -48,7 +48,7 @@ pub use preprocess::{
     preprocess_shape, resize_longest_side, resize_pil_bilinear, to_model_input, transform_box,
     transform_point,
 };
-pub use prompt::PromptBatch;
+pub use prompt::{PromptBatch, PromptRow};
 pub use prompt_encoder::{PromptEncoder, Prompts};
 pub use sam::{Decoded, ImageEmbedding, Sam};
 pub use weights::SEQUENTIAL_RENAMES;

@@ -1,6 +1,7 @@
 //! Integration tests of the SAM model against fixtures made by the official PyTorch code
 //! (`fixtures/sam/generate.py`, segment-anything 1.0).
 
+mod api;
 mod parity;
 mod weights;
 

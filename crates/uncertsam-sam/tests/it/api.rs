@@ -1,0 +1,126 @@
+//! The encode-once / decode-many API: a batch of prompts decodes exactly like the same prompts
+//! one at a time, and bad prompts are errors, not panics.
+
+use burn::prelude::*;
+use uncertsam_sam::{PromptBatch, PromptRow, Sam, SamConfig};
+
+use crate::{TestBackend, fixtures};
+
+fn tiny() -> (Sam<TestBackend>, image::RgbImage) {
+    let dir = fixtures().join("tiny_256");
+    let cfg: SamConfig =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("config"))
+            .expect("parse");
+    let sam = Sam::new(&cfg, &Default::default())
+        .expect("sam")
+        .load_checkpoint(dir.join("model.safetensors"))
+        .expect("load");
+    let image = image::open(dir.join("image.png")).expect("image").to_rgb8();
+    (sam, image)
+}
+
+fn values<const D: usize>(t: Tensor<TestBackend, D>) -> Vec<f32> {
+    t.into_data().to_vec::<f32>().expect("f32")
+}
+
+#[test]
+fn batched_prompts_decode_like_single_prompts() {
+    let (sam, image) = tiny();
+    let emb = sam.embed(&image);
+    let rows = [
+        PromptRow {
+            points: vec![([150.0, 90.0], 1), ([20.0, 180.0], 0)],
+            bbox: Some([60.0, 40.0, 240.0, 170.0]),
+            mask: None,
+        },
+        PromptRow {
+            points: vec![([30.0, 30.0], 1), ([250.0, 150.0], 1)],
+            bbox: Some([10.0, 10.0, 120.0, 100.0]),
+            mask: None,
+        },
+        PromptRow {
+            points: vec![([200.0, 20.0], 0), ([100.0, 100.0], 1)],
+            bbox: Some([0.0, 0.0, 299.0, 199.0]),
+            mask: None,
+        },
+    ];
+    let batch = rows
+        .iter()
+        .cloned()
+        .fold(PromptBatch::new(), PromptBatch::with_row);
+    let all = sam
+        .decode(&emb, &batch.build(&sam, &emb).expect("prompts"), true)
+        .expect("decode");
+    assert_eq!(all.low_res_logits.dims(), [3, 3, 64, 64]);
+    for (i, row) in rows.iter().enumerate() {
+        let one = sam
+            .decode(
+                &emb,
+                &PromptBatch::new()
+                    .with_row(row.clone())
+                    .build(&sam, &emb)
+                    .expect("prompts"),
+                true,
+            )
+            .expect("decode");
+        let batched = values(all.low_res_logits.clone().slice([i..i + 1]));
+        let single = values(one.low_res_logits);
+        let max = batched
+            .iter()
+            .zip(&single)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(max < 1e-5, "row {i}: {max}");
+        let iou_b = values(all.iou_predictions.clone().slice([i..i + 1]));
+        let iou_s = values(one.iou_predictions);
+        assert!(
+            iou_b.iter().zip(&iou_s).all(|(a, b)| (a - b).abs() < 1e-5),
+            "row {i}"
+        );
+    }
+}
+
+#[test]
+fn rows_of_different_structure_are_an_error() {
+    let (sam, image) = tiny();
+    let emb = sam.embed(&image);
+    let batch = PromptBatch::new()
+        .with_box([0.0, 0.0, 10.0, 10.0])
+        .with_points(vec![([1.0, 1.0], 1)]);
+    let err = batch.build(&sam, &emb).expect_err("must fail").to_string();
+    assert!(err.contains("prompt row 1"), "{err}");
+}
+
+#[test]
+fn mask_prompt_of_wrong_size_is_an_error() {
+    let (sam, image) = tiny();
+    let emb = sam.embed(&image);
+    let row = PromptRow {
+        mask: Some(vec![0.0; 10]),
+        ..Default::default()
+    };
+    let err = PromptBatch::new()
+        .with_row(row)
+        .build(&sam, &emb)
+        .expect_err("must fail")
+        .to_string();
+    assert!(err.contains("64x64"), "{err}");
+}
+
+#[test]
+fn inconsistent_config_is_an_error() {
+    let mut cfg = SamConfig::tiny();
+    cfg.image_embedding_size = [15, 15];
+    let err = Sam::<TestBackend>::new(&cfg, &Default::default())
+        .expect_err("must fail")
+        .to_string();
+    assert!(err.contains("image_embedding_size"), "{err}");
+}
+
+#[test]
+fn presets_are_consistent() {
+    for name in ["vit_b", "vit_l", "vit_h", "tiny"] {
+        let cfg = SamConfig::preset(name).expect("preset");
+        cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

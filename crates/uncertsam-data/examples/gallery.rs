@@ -19,7 +19,9 @@ const GAP: u32 = 4;
 const OUTLINE: [[u8; 3]; 4] = [[255, 40, 40], [40, 255, 40], [60, 120, 255], [255, 220, 0]];
 
 fn main() -> anyhow::Result<()> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "docs/synth-gallery.png".to_owned());
+    let out = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "docs/synth-gallery.png".to_owned());
     let config = SynthConfig {
         train: 0,
         val: 0,
@@ -29,8 +31,13 @@ fn main() -> anyhow::Result<()> {
     };
     let dir = tempfile::tempdir()?;
     generate(&config, dir.path())?;
-    let rows: Vec<Condition> = std::iter::once(Condition::Clean).chain(Condition::SHIFTS).collect();
-    let (w, h) = (COLUMNS as u32 * (TILE + GAP) + GAP, rows.len() as u32 * (TILE + GAP) + GAP);
+    let rows: Vec<Condition> = std::iter::once(Condition::Clean)
+        .chain(Condition::SHIFTS)
+        .collect();
+    let (w, h) = (
+        COLUMNS as u32 * (TILE + GAP) + GAP,
+        rows.len() as u32 * (TILE + GAP) + GAP,
+    );
     let mut gallery = RgbImage::from_pixel(w, h, image::Rgb([255, 255, 255]));
     for (r, condition) in rows.iter().enumerate() {
         let split = UncertSamSplit::open(dir.path(), condition.dataset_name(), "test")?;
@@ -45,7 +52,9 @@ fn main() -> anyhow::Result<()> {
             imageops::replace(&mut gallery, &tile, i64::from(x), i64::from(y));
         }
     }
-    gallery.save(&out).with_context(|| format!("writing {out}"))?;
+    gallery
+        .save(&out)
+        .with_context(|| format!("writing {out}"))?;
     println!("wrote {out} ({}x{})", w, h);
     Ok(())
 }
@@ -72,10 +81,19 @@ fn draw_outline(image: &mut RgbImage, mask: &Mask, colour: [u8; 3]) {
 
 /// Keeps the outline to pixels within 1 pixel of the boundary (4-neighbourhood grown once).
 fn dxdy_close(mask: &Mask, x: usize, y: usize) -> bool {
-    [(-1i64, 0i64), (1, 0), (0, -1), (0, 1), (-1, -1), (1, 1), (-1, 1), (1, -1)]
-        .iter()
-        .any(|(dx, dy)| {
-            let (xx, yy) = (x as i64 + dx, y as i64 + dy);
-            xx < 0 || yy < 0 || !mask.get(xx as usize, yy as usize)
-        })
+    [
+        (-1i64, 0i64),
+        (1, 0),
+        (0, -1),
+        (0, 1),
+        (-1, -1),
+        (1, 1),
+        (-1, 1),
+        (1, -1),
+    ]
+    .iter()
+    .any(|(dx, dy)| {
+        let (xx, yy) = (x as i64 + dx, y as i64 + dy);
+        xx < 0 || yy < 0 || !mask.get(xx as usize, yy as usize)
+    })
 }

@@ -7,7 +7,9 @@ use std::path::PathBuf;
 #[non_exhaustive]
 pub enum RleError {
     /// A byte outside the RLE alphabet (ASCII 48..=111).
-    #[error("byte {byte:#04x} at offset {offset} is not an RLE character (expected ASCII 48..=111)")]
+    #[error(
+        "byte {byte:#04x} at offset {offset} is not an RLE character (expected ASCII 48..=111)"
+    )]
     InvalidChar {
         /// Offset of the byte in the string.
         offset: usize,
@@ -113,7 +115,9 @@ pub enum DataError {
         path: PathBuf,
     },
     /// An annotation's `counts` is not valid base64.
-    #[error("annotations file {path}: annotation {annotation_id}: counts is not valid base64: {source}")]
+    #[error(
+        "annotations file {path}: annotation {annotation_id}: counts is not valid base64: {source}"
+    )]
     Base64 {
         /// The annotations file.
         path: PathBuf,

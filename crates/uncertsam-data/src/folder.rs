@@ -38,7 +38,10 @@ impl FolderDataset {
         let root = root.into();
         let mut images: Vec<(String, PathBuf, Option<PathBuf>)> = Vec::new();
         for path in list(&root.join("images"))? {
-            let ext = path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase);
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
             if matches!(ext.as_deref(), Some("jpg" | "jpeg" | "png")) {
                 images.push((file_stem(&path), path, None));
             }
@@ -47,7 +50,10 @@ impl FolderDataset {
         // Mark later files with an already-seen name (e.g. a.jpg and a.png) as duplicates.
         for i in 1..images.len() {
             if images[i].0 == images[i - 1].0 {
-                let first = images[i - 1].2.clone().unwrap_or_else(|| images[i - 1].1.clone());
+                let first = images[i - 1]
+                    .2
+                    .clone()
+                    .unwrap_or_else(|| images[i - 1].1.clone());
                 images[i].2 = Some(first);
             }
         }

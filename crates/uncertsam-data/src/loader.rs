@@ -181,7 +181,10 @@ fn list_images(dir: &Path) -> Result<Vec<Entry>, DataError> {
     let mut duplicates = Vec::new();
     for (id, path) in good {
         match entries.last() {
-            Some(Entry::Image { id: prev, path: other }) if *prev == id => {
+            Some(Entry::Image {
+                id: prev,
+                path: other,
+            }) if *prev == id => {
                 duplicates.push(Entry::Duplicate {
                     path,
                     other: other.clone(),

@@ -54,7 +54,10 @@ pub fn model_box(mask: &Mask, size: usize) -> Option<BoxXyxy> {
 pub fn jitter_box(b: BoxXyxy, width: usize, height: usize, rng: &mut impl Rng) -> BoxXyxy {
     let sx = (0.1 * (b[2] - b[0])).min(20.0);
     let sy = (0.1 * (b[3] - b[1])).min(20.0);
-    let (xmax, ymax) = (width.saturating_sub(1) as f32, height.saturating_sub(1) as f32);
+    let (xmax, ymax) = (
+        width.saturating_sub(1) as f32,
+        height.saturating_sub(1) as f32,
+    );
     let mut out = b;
     for (i, v) in out.iter_mut().enumerate() {
         let (scale, hi) = if i % 2 == 0 { (sx, xmax) } else { (sy, ymax) };
@@ -91,7 +94,11 @@ pub fn sample_points(
 
 /// Moves each point by `U(-1, 1) * 20` pixels per coordinate, clamps it to the mask, and
 /// re-reads its label from the mask at the rounded position.
-pub fn jitter_points(points: &[LabeledPoint], mask: &Mask, rng: &mut impl Rng) -> Vec<LabeledPoint> {
+pub fn jitter_points(
+    points: &[LabeledPoint],
+    mask: &Mask,
+    rng: &mut impl Rng,
+) -> Vec<LabeledPoint> {
     let (xmax, ymax) = (
         mask.width().saturating_sub(1) as f32,
         mask.height().saturating_sub(1) as f32,
@@ -151,7 +158,12 @@ impl MaskPrompts {
         Some(Self {
             box_original,
             box_model: model_box(mask, config.model_size),
-            points: sample_points(mask, config.positive_points, config.negative_points, &mut rng),
+            points: sample_points(
+                mask,
+                config.positive_points,
+                config.negative_points,
+                &mut rng,
+            ),
         })
     }
 }
@@ -209,7 +221,10 @@ mod tests {
         let m = Mask::from_fn(50, 50, |x, _| x < 25);
         let pts = sample_points(&m, 8, 8, &mut rng());
         for p in jitter_points(&pts, &m, &mut rng()) {
-            assert_eq!(m.get(p.xy.0.round() as usize, p.xy.1.round() as usize), p.positive);
+            assert_eq!(
+                m.get(p.xy.0.round() as usize, p.xy.1.round() as usize),
+                p.positive
+            );
             assert!(p.xy.0 <= 49.0 && p.xy.1 <= 49.0);
         }
     }

@@ -100,7 +100,12 @@ impl Rle {
 
     /// Foreground pixel count (`pycocotools.mask.area`): the sum of the odd runs.
     pub fn area(&self) -> u64 {
-        self.counts.iter().skip(1).step_by(2).map(|&c| u64::from(c)).sum()
+        self.counts
+            .iter()
+            .skip(1)
+            .step_by(2)
+            .map(|&c| u64::from(c))
+            .sum()
     }
 
     /// The compressed string, identical to pycocotools' `counts` bytes.
@@ -167,10 +172,8 @@ impl Rle {
             if m > 2 {
                 x += i128::from(counts[m - 2]);
             }
-            let count = u32::try_from(x).map_err(|_| RleError::CountOutOfRange {
-                index: m,
-                value: x,
-            })?;
+            let count =
+                u32::try_from(x).map_err(|_| RleError::CountOutOfRange { index: m, value: x })?;
             counts.push(count);
         }
         let rle = Self {
@@ -228,13 +231,26 @@ mod tests {
     #[test]
     fn short_runs_are_rejected_with_their_coverage() {
         let err = Rle::from_compressed(2, 2, b"1").unwrap_err();
-        assert!(matches!(err, RleError::WrongLength { covered: 1, expected: 4, .. }));
+        assert!(matches!(
+            err,
+            RleError::WrongLength {
+                covered: 1,
+                expected: 4,
+                ..
+            }
+        ));
     }
 
     #[test]
     fn characters_outside_the_alphabet_are_rejected() {
         let err = Rle::from_compressed(1, 1, b"1 ").unwrap_err();
-        assert_eq!(err, RleError::InvalidChar { offset: 1, byte: b' ' });
+        assert_eq!(
+            err,
+            RleError::InvalidChar {
+                offset: 1,
+                byte: b' '
+            }
+        );
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub struct Sample {
 /// Reads and decodes an image file to RGB (like PIL's `.convert("RGB")`).
 ///
 /// A JPEG whose last start-of-scan is not followed by an end-of-image marker is rejected as
-/// truncated, because decoders otherwise fill the missing part silently.
+/// truncated, because a lenient decoder may fill the missing part silently.
 pub fn read_rgb(path: &Path) -> Result<RgbImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     if bytes.starts_with(&[0xff, 0xd8]) && !jpeg_is_complete(&bytes) {

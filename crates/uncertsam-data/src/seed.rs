@@ -137,8 +137,12 @@ mod tests {
 
     #[test]
     fn the_same_tuple_gives_the_same_stream() {
-        let a = SampleSeed::new(42, "ISTD", 7, 3).rng(streams::POINTS).next_u64();
-        let b = SampleSeed::new(42, "ISTD", 7, 3).rng(streams::POINTS).next_u64();
+        let a = SampleSeed::new(42, "ISTD", 7, 3)
+            .rng(streams::POINTS)
+            .next_u64();
+        let b = SampleSeed::new(42, "ISTD", 7, 3)
+            .rng(streams::POINTS)
+            .next_u64();
         assert_eq!(a, b);
     }
 
@@ -148,8 +152,22 @@ mod tests {
         let k = base.key("a");
         assert_ne!(k, base.key("b"));
         assert_ne!(k, SampleSeed { seed: 43, ..base }.key("a"));
-        assert_ne!(k, SampleSeed { dataset: "SBU-shadow", ..base }.key("a"));
-        assert_ne!(k, SampleSeed { image_id: 8, ..base }.key("a"));
+        assert_ne!(
+            k,
+            SampleSeed {
+                dataset: "SBU-shadow",
+                ..base
+            }
+            .key("a")
+        );
+        assert_ne!(
+            k,
+            SampleSeed {
+                image_id: 8,
+                ..base
+            }
+            .key("a")
+        );
         assert_ne!(k, SampleSeed { mask_id: 4, ..base }.key("a"));
     }
 

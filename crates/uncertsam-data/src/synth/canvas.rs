@@ -53,7 +53,8 @@ impl Canvas {
         let mut raw = Vec::with_capacity(self.px.len() * 3);
         for p in &self.px {
             for c in p {
-                raw.push((c.clamp(0.0, 1.0) * 255.0).round() as u8);
+                // Round half up; the value is non-negative, so this avoids a libm call.
+                raw.push((c.clamp(0.0, 1.0) * 255.0 + 0.5) as u8);
             }
         }
         RgbImage::from_raw(self.width as u32, self.height as u32, raw)

@@ -37,7 +37,10 @@ pub const SYNTH_DATASETS: [DatasetInfo; 7] = [
     synth("Synth-Shadow", "cast shadows (like ISTD, SBU-shadow)"),
     synth("Synth-Transparency", "transparent objects (like Trans10K)"),
     synth("Synth-Camouflage", "camouflage (like COD10K-v3)"),
-    synth("Synth-CT", "grayscale, noisy, low-contrast CT (like MSD_Spleen)"),
+    synth(
+        "Synth-CT",
+        "grayscale, noisy, low-contrast CT (like MSD_Spleen)",
+    ),
     synth("Synth-Flare", "lens flare (like Flare7K)"),
     synth("Synth-Fine", "thin structures (like BIG, COIFT)"),
 ];
@@ -208,19 +211,35 @@ impl SynthSummary {
 /// Generates the benchmark under `out_dir` (created if needed) and writes
 /// `out_dir/synth-config.json`. Existing `*.jpg` files in the written `images/` folders that
 /// this run does not produce are removed, so a smaller rerun leaves no stale images.
-pub fn generate(config: &SynthConfig, out_dir: impl AsRef<Path>) -> Result<SynthSummary, DataError> {
+pub fn generate(
+    config: &SynthConfig,
+    out_dir: impl AsRef<Path>,
+) -> Result<SynthSummary, DataError> {
     config.validate()?;
     let out_dir = out_dir.as_ref();
     let mut splits = Vec::new();
     for (condition, split, count) in config.splits() {
         let dataset = condition.dataset_name();
         let dir = out_dir.join(dataset).join(split);
-        let stream = format!("{dataset}/{split}");
-        let mut writer = write::SplitWriter::create(&dir, config.jpeg_quality)?;
-        for index in 0..count as u64 {
-            let mut rng = SampleSeed::new(config.seed, &stream, index, IMAGE_LEVEL).rng(streams::SYNTH);
-            let rendered = render::render(condition, config.height, config.width, config.max_instances, &mut rng);
-            writer.add(index, &rendered.canvas.to_image(), &rendered.masks)?;
+        let mut writer = write::SplitWriter::create(&dir)?;
+        let indices: Vec<u64> = (0..count as u64).collect();
+        // Images are rendered and encoded in parallel, a bounded chunk at a time, and written
+        // in index order; each image has its own stream, so the bytes do not depend on threads.
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        for chunk in indices.chunks(threads * 16) {
+            let encoded = parallel_map(chunk, threads, |&index| {
+                let (image, masks) = render_one(config, condition, split, index);
+                write::encode_jpeg(&image, config.jpeg_quality).map(|jpeg| (index, jpeg, masks))
+            });
+            for item in encoded {
+                let (index, jpeg, masks) = item.map_err(|source| DataError::Image {
+                    path: dir.join("images"),
+                    source,
+                })?;
+                writer.add(index, &jpeg, &masks)?;
+            }
         }
         let (images, masks) = writer.finish()?;
         splits.push(SplitSummary {
@@ -246,6 +265,34 @@ pub fn render_one(
 ) -> (image::RgbImage, Vec<crate::Mask>) {
     let stream = format!("{}/{split}", condition.dataset_name());
     let mut rng = SampleSeed::new(config.seed, &stream, index, IMAGE_LEVEL).rng(streams::SYNTH);
-    let rendered = render::render(condition, config.height, config.width, config.max_instances, &mut rng);
+    let rendered = render::render(
+        condition,
+        config.height,
+        config.width,
+        config.max_instances,
+        &mut rng,
+    );
     (rendered.canvas.to_image(), rendered.masks)
+}
+
+/// Maps `f` over `items` on up to `threads` scoped threads, keeping the order.
+fn parallel_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<R> {
+    let per_thread = items.len().div_ceil(threads.max(1)).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = items
+            .chunks(per_thread)
+            .map(|part| scope.spawn(|| part.iter().map(&f).collect::<Vec<R>>()))
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| match h.join() {
+                Ok(v) => v,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }

@@ -79,7 +79,9 @@ fn place_shapes(
         let shape = match (condition, rng.random_range(0..20)) {
             (Condition::Fine, k) if k < 10 => Shape::blob_with_legs(rng, c, r * 1.3, thin),
             (Condition::Fine, _) => Shape::branches(rng, c, r * 1.5, thin),
-            (Condition::Transparency | Condition::Camouflage, k) if k < 10 => Shape::blob(rng, c, r),
+            (Condition::Transparency | Condition::Camouflage, k) if k < 10 => {
+                Shape::blob(rng, c, r)
+            }
             (Condition::Transparency | Condition::Camouflage, _) => Shape::polygon(rng, c, r),
             (_, k) if k < 8 => Shape::blob(rng, c, r),
             (_, k) if k < 15 => Shape::polygon(rng, c, r),
@@ -87,8 +89,18 @@ fn place_shapes(
         };
         let mask = shape.rasterise(height, width, (0.0, 0.0));
         let area = mask.area();
-        let overlap = |m: &Mask| m.data().iter().zip(mask.data()).filter(|(a, b)| **a & **b == 1).count();
-        if area < min_area || masks.iter().any(|m| overlap(m) as u64 * 10 > area.min(m.area())) {
+        let overlap = |m: &Mask| {
+            m.data()
+                .iter()
+                .zip(mask.data())
+                .filter(|(a, b)| **a & **b == 1)
+                .count()
+        };
+        if area < min_area
+            || masks
+                .iter()
+                .any(|m| overlap(m) as u64 * 10 > area.min(m.area()))
+        {
             continue;
         }
         shapes.push(shape);
@@ -141,7 +153,11 @@ fn draw_opaque(canvas: &mut Canvas, mask: &Mask, against: Rgb, size: f32, rng: &
 }
 
 fn draw_glass(canvas: &mut Canvas, mask: &Mask, rng: &mut impl Rng) {
-    let tint = hsv(rng.random(), rng.random_range(0.05..0.35), rng.random_range(0.75..1.0));
+    let tint = hsv(
+        rng.random(),
+        rng.random_range(0.05..0.35),
+        rng.random_range(0.75..1.0),
+    );
     let opacity = rng.random_range(0.2..0.4);
     let (k, period) = (rng.random_range(2.0..4.0), rng.random_range(6.0..14.0));
     let before = canvas.clone();
@@ -160,7 +176,8 @@ fn draw_camouflaged(canvas: &mut Canvas, mask: &Mask, bg: &Texture, size: f32, r
     let oy = sign(rng) * size * rng.random_range(0.15..0.4);
     let gain = rng.random_range(0.85..1.15);
     canvas.blend(&alpha_of(mask), |x, y, _| {
-        bg.at(x as f32 + 0.5 + ox, y as f32 + 0.5 + oy).map(|c| c * gain)
+        bg.at(x as f32 + 0.5 + ox, y as f32 + 0.5 + oy)
+            .map(|c| c * gain)
     });
     let edge = rim(mask, 1);
     canvas.blend(&alpha_of(&edge), |_, _, old| old.map(|c| c * 0.88));
@@ -171,11 +188,17 @@ fn draw_shadows(canvas: &mut Canvas, shapes: &[Shape], rng: &mut impl Rng) {
     let angle: f32 = rng.random_range(0.0..std::f32::consts::TAU);
     let darkness = rng.random_range(0.45..0.65);
     let mut alpha = vec![0f32; h * w];
-    let mut casters: Vec<(Shape, f32)> = shapes.iter().map(|s| (s.clone(), rng.random_range(0.15..0.35))).collect();
+    let mut casters: Vec<(Shape, f32)> = shapes
+        .iter()
+        .map(|s| (s.clone(), rng.random_range(0.15..0.35)))
+        .collect();
     if rng.random_bool(0.5) {
         // A shadow cast by something outside the picture: not an object, not in any mask.
         let size = h.min(w) as f32;
-        let c = (rng.random_range(0.0..w as f32), rng.random_range(0.0..h as f32));
+        let c = (
+            rng.random_range(0.0..w as f32),
+            rng.random_range(0.0..h as f32),
+        );
         let r = size * rng.random_range(0.1..0.2);
         casters.push((Shape::blob(rng, c, r), 0.0));
     }
@@ -188,7 +211,13 @@ fn draw_shadows(canvas: &mut Canvas, shapes: &[Shape], rng: &mut impl Rng) {
         }
     }
     box_blur(&mut alpha, h, w, 2, 2);
-    canvas.blend(&alpha, |_, _, old| [old[0] * (1.0 - darkness), old[1] * (1.0 - darkness), old[2] * (1.0 - 0.8 * darkness)]);
+    canvas.blend(&alpha, |_, _, old| {
+        [
+            old[0] * (1.0 - darkness),
+            old[1] * (1.0 - darkness),
+            old[2] * (1.0 - 0.8 * darkness),
+        ]
+    });
 }
 
 fn draw_flare(canvas: &mut Canvas, shapes: &[Shape], size: f32, rng: &mut impl Rng) {
@@ -199,20 +228,39 @@ fn draw_flare(canvas: &mut Canvas, shapes: &[Shape], size: f32, rng: &mut impl R
         (x0 + x1) / 2.0 + rng.random_range(-0.3..0.3) * ext,
         (y0 + y1) / 2.0 + rng.random_range(-0.3..0.3) * ext,
     );
-    let tint = hsv(rng.random_range(0.05..0.18), rng.random_range(0.1..0.35), 1.0);
-    let (sigma, amp) = (size * rng.random_range(0.06..0.14), rng.random_range(0.8..1.3));
+    let tint = hsv(
+        rng.random_range(0.05..0.18),
+        rng.random_range(0.1..0.35),
+        1.0,
+    );
+    let (sigma, amp) = (
+        size * rng.random_range(0.06..0.14),
+        rng.random_range(0.8..1.3),
+    );
     let streaks: Vec<(f32, f32, f32, f32)> = (0..rng.random_range(4..9))
         .map(|_| {
             let a: f32 = rng.random_range(0.0..std::f32::consts::PI);
-            (a, rng.random_range(0.4..0.9), rng.random_range(0.8..2.0), size * rng.random_range(0.3..0.8))
+            (
+                a,
+                rng.random_range(0.4..0.9),
+                rng.random_range(0.8..2.0),
+                size * rng.random_range(0.3..0.8),
+            )
         })
         .collect();
     let centre = (canvas.width as f32 / 2.0, canvas.height as f32 / 2.0);
     let ghosts: Vec<((f32, f32), f32, Rgb)> = (0..rng.random_range(2..4))
         .map(|_| {
             let t = rng.random_range(1.2..2.2);
-            let p = (src.0 + t * (centre.0 - src.0), src.1 + t * (centre.1 - src.1));
-            (p, size * rng.random_range(0.03..0.08), hsv(rng.random(), 0.6, 0.25))
+            let p = (
+                src.0 + t * (centre.0 - src.0),
+                src.1 + t * (centre.1 - src.1),
+            );
+            (
+                p,
+                size * rng.random_range(0.03..0.08),
+                hsv(rng.random(), 0.6, 0.25),
+            )
         })
         .collect();
     for y in 0..canvas.height {
@@ -223,7 +271,9 @@ fn draw_flare(canvas: &mut Canvas, shapes: &[Shape], size: f32, rng: &mut impl R
             for &(a, strength, width, length) in &streaks {
                 let perp = -dx * a.sin() + dy * a.cos();
                 let along = (dx * a.cos() + dy * a.sin()).abs();
-                glow += strength * (-perp * perp / (2.0 * width * width)).exp() * (-along / length).exp();
+                glow += strength
+                    * (-perp * perp / (2.0 * width * width)).exp()
+                    * (-along / length).exp();
             }
             let p = &mut canvas.px[y * canvas.width + x];
             for c in 0..3 {
@@ -241,10 +291,22 @@ fn draw_flare(canvas: &mut Canvas, shapes: &[Shape], size: f32, rng: &mut impl R
     }
 }
 
-fn render_ct(height: usize, width: usize, max_instances: usize, min_area: u64, rng: &mut impl Rng) -> Rendered {
+fn render_ct(
+    height: usize,
+    width: usize,
+    max_instances: usize,
+    min_area: u64,
+    rng: &mut impl Rng,
+) -> Rendered {
     let size = height.min(width) as f32;
-    let (cx, cy) = (width as f32 * rng.random_range(0.45..0.55), height as f32 * rng.random_range(0.45..0.55));
-    let (ax, ay) = (width as f32 * rng.random_range(0.38..0.47), height as f32 * rng.random_range(0.3..0.42));
+    let (cx, cy) = (
+        width as f32 * rng.random_range(0.45..0.55),
+        height as f32 * rng.random_range(0.45..0.55),
+    );
+    let (ax, ay) = (
+        width as f32 * rng.random_range(0.38..0.47),
+        height as f32 * rng.random_range(0.3..0.42),
+    );
     let body = Mask::from_fn(height, width, |x, y| {
         let (u, v) = ((x as f32 + 0.5 - cx) / ax, (y as f32 + 0.5 - cy) / ay);
         u * u + v * v < 1.0
@@ -254,11 +316,16 @@ fn render_ct(height: usize, width: usize, max_instances: usize, min_area: u64, r
     let mut level: Vec<f32> = (0..height * width)
         .map(|i| {
             let (x, y) = ((i % width) as f32, (i / width) as f32);
-            if body.data()[i] == 1 { tissue + 0.08 * (noise.at(x, y) - 0.5) } else { 0.02 }
+            if body.data()[i] == 1 {
+                tissue + 0.08 * (noise.at(x, y) - 0.5)
+            } else {
+                0.02
+            }
         })
         .collect();
     // A vertebra: bright, never a mask.
-    let bone = Shape::blob(rng, (cx, cy + 0.7 * ay), size * 0.06).rasterise(height, width, (0.0, 0.0));
+    let bone =
+        Shape::blob(rng, (cx, cy + 0.7 * ay), size * 0.06).rasterise(height, width, (0.0, 0.0));
     for (l, &b) in level.iter_mut().zip(bone.data()) {
         if b == 1 {
             *l = 0.85;
@@ -270,12 +337,21 @@ fn render_ct(height: usize, width: usize, max_instances: usize, min_area: u64, r
         if raw.len() == n {
             break;
         }
-        let (a, t) = (rng.random_range(0.0..std::f32::consts::TAU), rng.random_range(0.0..0.55f32).sqrt());
+        let (a, t) = (
+            rng.random_range(0.0..std::f32::consts::TAU),
+            rng.random_range(0.0..0.55f32).sqrt(),
+        );
         let c = (cx + t * ax * a.cos(), cy + t * ay * a.sin());
         let r = size * rng.random_range(0.07..0.14);
         let organ = Shape::blob(rng, c, r).rasterise(height, width, (0.0, 0.0));
-        let organ = Mask::from_fn(height, width, |x, y| organ.get(x, y) && body.get(x, y) && !bone.get(x, y));
-        if organ.area() < min_area || raw.iter().any(|m| m.data().iter().zip(organ.data()).any(|(a, b)| a & b == 1)) {
+        let organ = Mask::from_fn(height, width, |x, y| {
+            organ.get(x, y) && body.get(x, y) && !bone.get(x, y)
+        });
+        if organ.area() < min_area
+            || raw
+                .iter()
+                .any(|m| m.data().iter().zip(organ.data()).any(|(a, b)| a & b == 1))
+        {
             continue;
         }
         let delta = rng.random_range(0.05..0.1) * if rng.random() { 1.0 } else { -1.0 };

@@ -74,7 +74,12 @@ impl Shape {
     }
 
     /// A blob with thin appendages (legs, antennae) that the mask must keep.
-    pub fn blob_with_legs(rng: &mut impl Rng, c: (f32, f32), r: f32, half_width: (f32, f32)) -> Self {
+    pub fn blob_with_legs(
+        rng: &mut impl Rng,
+        c: (f32, f32),
+        r: f32,
+        half_width: (f32, f32),
+    ) -> Self {
         let body_r = r * rng.random_range(0.35..0.55);
         let mut parts = vec![Self::blob(rng, c, body_r)];
         let mut legs = Vec::new();
@@ -105,14 +110,18 @@ impl Shape {
                 let mut j = pts.len().wrapping_sub(1);
                 for i in 0..pts.len() {
                     let (pi, pj) = (pts[i], pts[j]);
-                    if (pi.1 > y) != (pj.1 > y) && x < (pj.0 - pi.0) * (y - pi.1) / (pj.1 - pi.1) + pi.0 {
+                    if (pi.1 > y) != (pj.1 > y)
+                        && x < (pj.0 - pi.0) * (y - pi.1) / (pj.1 - pi.1) + pi.0
+                    {
                         inside = !inside;
                     }
                     j = i;
                 }
                 inside
             }
-            Self::Strokes(segments) => segments.iter().any(|s| segment_distance(s, x, y) <= s.half_width),
+            Self::Strokes(segments) => segments
+                .iter()
+                .any(|s| segment_distance(s, x, y) <= s.half_width),
             Self::Union(parts) => parts.iter().any(|p| p.contains(x, y)),
         }
     }
@@ -157,7 +166,12 @@ impl Shape {
 const EMPTY: (f32, f32, f32, f32) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
 
 fn extend(b: (f32, f32, f32, f32), x: f32, y: f32, pad: f32) -> (f32, f32, f32, f32) {
-    (b.0.min(x - pad), b.1.min(y - pad), b.2.max(x + pad), b.3.max(y + pad))
+    (
+        b.0.min(x - pad),
+        b.1.min(y - pad),
+        b.2.max(x + pad),
+        b.3.max(y + pad),
+    )
 }
 
 fn grow(

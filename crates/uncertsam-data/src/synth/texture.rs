@@ -29,7 +29,8 @@ impl ValueNoise {
     }
 
     fn lattice(&self, ix: i64, iy: i64, octave: u32) -> f32 {
-        let mut s = self.salt ^ (ix as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+        let mut s = self.salt
+            ^ (ix as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15)
             ^ (iy as u64).wrapping_mul(0xc2b2_ae3d_27d4_eb4f)
             ^ u64::from(octave) << 56;
         (splitmix64(&mut s) >> 40) as f32 / (1u64 << 24) as f32
@@ -37,11 +38,18 @@ impl ValueNoise {
 
     fn octave(&self, x: f32, y: f32, cell: f32, octave: u32) -> f32 {
         let (fx, fy) = (x / cell, y / cell);
-        let (ix, iy) = (fx.floor(), fy.floor());
-        let (tx, ty) = (smooth(fx - ix), smooth(fy - iy));
-        let (ix, iy) = (ix as i64, iy as i64);
-        let top = lerp(self.lattice(ix, iy, octave), self.lattice(ix + 1, iy, octave), tx);
-        let bottom = lerp(self.lattice(ix, iy + 1, octave), self.lattice(ix + 1, iy + 1, octave), tx);
+        let (ix, iy) = (floor(fx), floor(fy));
+        let (tx, ty) = (smooth(fx - ix as f32), smooth(fy - iy as f32));
+        let top = lerp(
+            self.lattice(ix, iy, octave),
+            self.lattice(ix + 1, iy, octave),
+            tx,
+        );
+        let bottom = lerp(
+            self.lattice(ix, iy + 1, octave),
+            self.lattice(ix + 1, iy + 1, octave),
+            tx,
+        );
         lerp(top, bottom, ty)
     }
 
@@ -58,6 +66,12 @@ impl ValueNoise {
     }
 }
 
+/// `x.floor() as i64` without a libm call (the generator's hot path).
+fn floor(x: f32) -> i64 {
+    let i = x as i64;
+    if (i as f32) > x { i - 1 } else { i }
+}
+
 fn smooth(t: f32) -> f32 {
     t * t * (3.0 - 2.0 * t)
 }
@@ -69,7 +83,11 @@ pub fn lerp(a: f32, b: f32, t: f32) -> f32 {
 
 /// Per-channel linear interpolation.
 pub fn mix(a: Rgb, b: Rgb, t: f32) -> Rgb {
-    [lerp(a[0], b[0], t), lerp(a[1], b[1], t), lerp(a[2], b[2], t)]
+    [
+        lerp(a[0], b[0], t),
+        lerp(a[1], b[1], t),
+        lerp(a[2], b[2], t),
+    ]
 }
 
 /// A colour from hue (turns), saturation and value.
@@ -96,7 +114,11 @@ pub fn luma(c: Rgb) -> f32 {
 
 /// A random colour; `value` bounds its brightness.
 pub fn random_colour(rng: &mut impl Rng, value: std::ops::Range<f32>) -> Rgb {
-    hsv(rng.random(), rng.random_range(0.2..0.9), rng.random_range(value))
+    hsv(
+        rng.random(),
+        rng.random_range(0.2..0.9),
+        rng.random_range(value),
+    )
 }
 
 /// A background texture, evaluable anywhere in the plane.

@@ -14,6 +14,13 @@ use crate::rle::encode_base64_counts;
 /// Mask ids are `image_id * MASK_ID_STRIDE + k`, unique in a split and order-independent.
 const MASK_ID_STRIDE: u64 = 100;
 
+/// Encodes an image as baseline JPEG at `quality` (deterministic for a given `image` version).
+pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, image::ImageError> {
+    let mut jpeg = Vec::new();
+    image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality).encode_image(image)?;
+    Ok(jpeg)
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
@@ -29,34 +36,30 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
 pub(crate) struct SplitWriter {
     images_dir: PathBuf,
     annotations_path: PathBuf,
-    quality: u8,
     annotations: Vec<Annotation>,
     written: HashSet<PathBuf>,
 }
 
 impl SplitWriter {
-    pub(crate) fn create(dir: &Path, quality: u8) -> Result<Self, DataError> {
+    pub(crate) fn create(dir: &Path) -> Result<Self, DataError> {
         let images_dir = dir.join("images");
         std::fs::create_dir_all(&images_dir).map_err(|e| DataError::io(&images_dir, e))?;
         Ok(Self {
             images_dir,
             annotations_path: dir.join("annotations").join("dataset.json"),
-            quality,
             annotations: Vec::new(),
             written: HashSet::new(),
         })
     }
 
-    pub(crate) fn add(&mut self, image_id: u64, image: &RgbImage, masks: &[Mask]) -> Result<(), DataError> {
+    pub(crate) fn add(
+        &mut self,
+        image_id: u64,
+        jpeg: &[u8],
+        masks: &[Mask],
+    ) -> Result<(), DataError> {
         let path = self.images_dir.join(format!("{image_id:08}.jpg"));
-        let mut jpeg = Vec::new();
-        image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, self.quality)
-            .encode_image(image)
-            .map_err(|source| DataError::Image {
-                path: path.clone(),
-                source,
-            })?;
-        write_atomic(&path, &jpeg)?;
+        write_atomic(&path, jpeg)?;
         self.written.insert(path);
         for (k, mask) in masks.iter().enumerate() {
             self.annotations.push(Annotation {
@@ -78,7 +81,8 @@ impl SplitWriter {
         let file = AnnotationsFile {
             annotations: self.annotations,
         };
-        let json = serde_json::to_vec(&file).map_err(|e| DataError::io(&self.annotations_path, e.into()))?;
+        let json = serde_json::to_vec(&file)
+            .map_err(|e| DataError::io(&self.annotations_path, e.into()))?;
         write_atomic(&self.annotations_path, &json)?;
         let dir = &self.images_dir;
         for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {

@@ -9,6 +9,7 @@
 //! ```
 
 use anyhow::Context as _;
+use image::codecs::png::{CompressionType, FilterType as PngFilter, PngEncoder};
 use image::{RgbImage, imageops};
 use uncertsam_data::synth::{Condition, SynthConfig, generate};
 use uncertsam_data::{Mask, SampleSource, UncertSamSplit};
@@ -52,8 +53,15 @@ fn main() -> anyhow::Result<()> {
             imageops::replace(&mut gallery, &tile, i64::from(x), i64::from(y));
         }
     }
+    // Best compression keeps the committed PNG under 1 MB.
+    let file = std::fs::File::create(&out).with_context(|| format!("creating {out}"))?;
+    let encoder = PngEncoder::new_with_quality(
+        std::io::BufWriter::new(file),
+        CompressionType::Best,
+        PngFilter::Adaptive,
+    );
     gallery
-        .save(&out)
+        .write_with_encoder(encoder)
         .with_context(|| format!("writing {out}"))?;
     println!("wrote {out} ({}x{})", w, h);
     Ok(())

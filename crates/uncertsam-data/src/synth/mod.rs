@@ -15,6 +15,8 @@
 //! ```
 
 mod canvas;
+mod ct;
+mod effects;
 mod render;
 mod shapes;
 pub mod texture;

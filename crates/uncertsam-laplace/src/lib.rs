@@ -56,3 +56,6 @@ pub use likelihood::Likelihood;
 pub use precision::{DiagPrecision, FullPrecision, KronPrecision, PosteriorFactor, Precision};
 pub use predictive::{McOptions, ProbitMaps, UncertaintyMaps, ZPosterior};
 pub use prior::{PriorPrecision, PriorStructure};
+
+#[cfg(test)]
+mod tests;

@@ -10,12 +10,20 @@ use uncertsam_laplace::ZPosterior;
 use uncertsam_laplace::features::logits_f32;
 
 fn inputs(k: usize, n: usize, diagonal: bool) -> (ZPosterior, Vec<f32>, Vec<f32>) {
-    let e: Vec<f32> = (0..k * n).map(|i| ((i * 2654435761usize) % 1000) as f32 / 500.0 - 1.0).collect();
+    let e: Vec<f32> = (0..k * n)
+        .map(|i| ((i * 2654435761usize) % 1000) as f32 / 500.0 - 1.0)
+        .collect();
     let mean: Vec<f64> = (0..k).map(|a| (a as f64 * 0.37).sin()).collect();
     let mut cov = vec![0.0; k * k];
     for a in 0..k {
         for b in 0..k {
-            cov[a * k + b] = if a == b { 0.5 } else if diagonal { 0.0 } else { 0.1 / (1.0 + (a as f64 - b as f64).abs()) };
+            cov[a * k + b] = if a == b {
+                0.5
+            } else if diagonal {
+                0.0
+            } else {
+                0.1 / (1.0 + (a as f64 - b as f64).abs())
+            };
         }
     }
     let z32 = mean.iter().map(|&x| x as f32).collect();
@@ -29,7 +37,9 @@ fn bench(c: &mut Criterion) {
         let (zd, _, _) = inputs(k, n, true);
         let mut out = vec![0.0f32; n];
         let mut g = c.benchmark_group(label);
-        g.bench_function("logits_only", |b| b.iter(|| logits_f32(black_box(&z32), black_box(&e), &mut out)));
+        g.bench_function("logits_only", |b| {
+            b.iter(|| logits_f32(black_box(&z32), black_box(&e), &mut out))
+        });
         g.bench_function("probit_dense_sigma_z", |b| {
             b.iter(|| zp.probit_into(black_box(&e), &mut out, None, None).unwrap())
         });

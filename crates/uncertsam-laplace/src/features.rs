@@ -50,7 +50,7 @@ impl LayerShape {
 
     /// Checks `e.len() == K · n_pix` and returns `n_pix`.
     pub fn check_e(&self, e: &[f32]) -> Result<usize> {
-        if e.is_empty() || e.len() % self.k != 0 {
+        if e.is_empty() || !e.len().is_multiple_of(self.k) {
             return Err(LaplaceError::Shape {
                 what: "E",
                 expected: format!(

@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 
 use crate::error::{LaplaceError, Result, check_len};
 use crate::features::{LayerShape, logits};
-use crate::likelihood::{Likelihood, sigmoid};
+use crate::likelihood::Likelihood;
 use crate::precision::{PosteriorFactor, Precision};
 use crate::predictive::{McOptions, UncertaintyMaps, ZPosterior, aggregate_z_samples};
 use crate::prior::{PriorPrecision, PriorStructure};
@@ -195,7 +195,7 @@ impl<P: Precision> LastLayerLaplace<P> {
     pub fn log_marginal_likelihood(&self, prior: &PriorPrecision) -> Result<f64> {
         let ll = self.log_likelihood()?;
         let factor = self.curvature.factorize(prior)?;
-        Ok(self.lml_with(ll, prior, &factor)?)
+        self.lml_with(ll, prior, &factor)
     }
 
     fn lml_with(&self, ll: f64, prior: &PriorPrecision, factor: &P::Factor) -> Result<f64> {
@@ -473,7 +473,6 @@ impl<F: PosteriorFactor> Posterior<F> {
                 let y = f64::from(y);
                 sum += y * crate::likelihood::softplus(-a)
                     + (1.0 - y) * crate::likelihood::softplus(a);
-                let _ = sigmoid;
             }
             count += n_pix;
         }

@@ -82,7 +82,7 @@ impl ZPosterior {
 
     fn n_pix(&self, e: &[f32]) -> Result<usize> {
         let k = self.k();
-        if e.is_empty() || e.len() % k != 0 {
+        if e.is_empty() || !e.len().is_multiple_of(k) {
             return Err(LaplaceError::Shape {
                 what: "E",
                 expected: format!("K x N_pix = {k} x N_pix (a positive multiple of {k})"),
@@ -275,14 +275,14 @@ pub fn aggregate_z_samples(
     e: &[f32],
     opts: McOptions,
 ) -> Result<UncertaintyMaps> {
-    if k == 0 || z.is_empty() || z.len() % k != 0 {
+    if k == 0 || z.is_empty() || !z.len().is_multiple_of(k) {
         return Err(LaplaceError::Shape {
             what: "z samples",
             expected: format!("S x K = S x {k} with S >= 1"),
             got: format!("{} values", z.len()),
         });
     }
-    if e.is_empty() || e.len() % k != 0 {
+    if e.is_empty() || !e.len().is_multiple_of(k) {
         return Err(LaplaceError::Shape {
             what: "E",
             expected: format!("K x N_pix = {k} x N_pix"),

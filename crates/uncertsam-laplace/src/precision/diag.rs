@@ -4,7 +4,7 @@ use rand::Rng;
 use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
-use super::{NamedTensor, PosteriorFactor, Precision};
+use super::{NamedTensor, PosteriorFactor, Precision, TensorGetter};
 use crate::error::{LaplaceError, Result};
 use crate::features::LayerShape;
 use crate::prior::PriorPrecision;
@@ -86,10 +86,7 @@ impl Precision for DiagPrecision {
         vec![("ggn_diag".into(), vec![self.h.len()], self.h.clone())]
     }
 
-    fn from_tensors(
-        shape: LayerShape,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f64>>,
-    ) -> Result<Self> {
+    fn from_tensors(shape: LayerShape, get: &mut TensorGetter<'_>) -> Result<Self> {
         Ok(Self {
             shape,
             h: get("ggn_diag", &[shape.n_params()])?,

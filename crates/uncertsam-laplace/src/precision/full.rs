@@ -6,7 +6,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::diag::check_shape;
-use super::{NamedTensor, PosteriorFactor, Precision};
+use super::{NamedTensor, PosteriorFactor, Precision, TensorGetter};
 use crate::error::{LaplaceError, Result};
 use crate::features::LayerShape;
 use crate::prior::PriorPrecision;
@@ -120,10 +120,7 @@ impl Precision for FullPrecision {
         vec![("ggn_full".into(), vec![p, p], self.h.clone())]
     }
 
-    fn from_tensors(
-        shape: LayerShape,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f64>>,
-    ) -> Result<Self> {
+    fn from_tensors(shape: LayerShape, get: &mut TensorGetter<'_>) -> Result<Self> {
         let p = shape.n_params();
         Ok(Self {
             shape,
@@ -170,8 +167,7 @@ impl PosteriorFactor for FullFactor {
         }
         let mut s = vec![0.0; k * k];
         for a in 0..k {
-            for j in 0..=d {
-                let hj = if j < d { h[j] } else { 1.0 };
+            for (j, &hj) in h.iter().chain(std::iter::once(&1.0)).enumerate() {
                 let row = idx(self.shape, a, j);
                 for l in 0..k {
                     s[a * k + l] += hj * t[row * k + l];

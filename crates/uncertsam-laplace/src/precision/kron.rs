@@ -17,7 +17,7 @@ use rand_chacha::ChaCha8Rng;
 use rand_distr::StandardNormal;
 
 use super::diag::check_shape;
-use super::{NamedTensor, PosteriorFactor, Precision, sym_eig};
+use super::{NamedTensor, PosteriorFactor, Precision, TensorGetter, sym_eig};
 use crate::error::Result;
 use crate::features::LayerShape;
 use crate::prior::PriorPrecision;
@@ -143,10 +143,7 @@ impl Precision for KronPrecision {
         ]
     }
 
-    fn from_tensors(
-        shape: LayerShape,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f64>>,
-    ) -> Result<Self> {
+    fn from_tensors(shape: LayerShape, get: &mut TensorGetter<'_>) -> Result<Self> {
         let (d, k) = (shape.d, shape.k);
         Ok(Self {
             shape,

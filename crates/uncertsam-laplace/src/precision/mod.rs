@@ -28,6 +28,9 @@ use crate::prior::PriorPrecision;
 /// A named tensor for saving: `(name, shape, row-major values)`.
 pub type NamedTensor = (String, Vec<usize>, Vec<f64>);
 
+/// Looks a saved tensor up by name and expected shape (see [`Precision::from_tensors`]).
+pub type TensorGetter<'a> = dyn FnMut(&str, &[usize]) -> Result<Vec<f64>> + 'a;
+
 /// A curvature accumulator `H ≈ Σ_n J_zᵀ G_z⁽ⁿ⁾ J_z` with one storage structure.
 pub trait Precision: Clone + Send + Sync {
     /// Structure name (`diag`, `kron`, `full`).
@@ -54,10 +57,7 @@ pub trait Precision: Clone + Send + Sync {
     /// The tensors that make up this accumulator, for saving.
     fn tensors(&self) -> Vec<NamedTensor>;
     /// Rebuilds an accumulator from [`Precision::tensors`]; `get` looks a tensor up by name.
-    fn from_tensors(
-        shape: LayerShape,
-        get: &mut dyn FnMut(&str, &[usize]) -> Result<Vec<f64>>,
-    ) -> Result<Self>;
+    fn from_tensors(shape: LayerShape, get: &mut TensorGetter<'_>) -> Result<Self>;
 }
 
 /// A factorised posterior precision `Λ = H + diag(δ)`; everything the predictive and the

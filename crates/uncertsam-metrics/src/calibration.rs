@@ -1,0 +1,268 @@
+//! Calibration of the prediction p against G: binary ECE, Brier score and NLL, as one
+//! streaming accumulator whose memory does not grow with the number of pixels.
+
+use serde::Serialize;
+
+use crate::error::{Result, check_same_len};
+use crate::inputs::{MaskInputs, check_probabilities};
+
+/// Number of equal-width ECE bins (torchmetrics `BinaryCalibrationError(n_bins=10)`).
+pub const ECE_BINS: usize = 10;
+
+/// Lower bound of every log term in the NLL (torch `binary_cross_entropy` clamps `log` at −100).
+pub const NLL_LOG_CLAMP: f64 = -100.0;
+
+/// Bin `k` of the reliability diagram; bins are `[k/10, (k+1)/10)` for k < 10 and `{1.0}` for
+/// k = 10 (torchmetrics' extra bin, see [`ece_bin`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct ReliabilityBin {
+    /// Inclusive lower edge (the f32 torch edge, widened to f64).
+    pub lower: f64,
+    /// Exclusive upper edge; equal to `lower` (1.0) for the last, point bin.
+    pub upper: f64,
+    /// Pixels in the bin.
+    pub count: u64,
+    /// Mean p of the bin (0 when empty, torchmetrics' `nan_to_num`).
+    pub mean_confidence: f64,
+    /// Mean G of the bin, the empirical frequency (0 when empty).
+    pub accuracy: f64,
+}
+
+/// The torch bin edges `linspace(0, 1, 11, dtype=float32)`: the f32 nearest to k/10.
+pub fn ece_edges() -> [f32; ECE_BINS + 1] {
+    std::array::from_fn(|k| k as f32 / ECE_BINS as f32)
+}
+
+/// The bin torchmetrics puts probability `p` in: `bucketize(p, edges, right=True) − 1`,
+/// i.e. the k with `edges[k] <= p < edges[k+1]`, compared in f32. p = 1.0 lands in an
+/// eleventh bin (k = 10) of its own, which counts in the ECE like any other.
+///
+/// `p` must lie in [0, 1].
+#[inline]
+pub fn ece_bin(p: f32, edges: &[f32; ECE_BINS + 1]) -> usize {
+    let mut k = ((p * ECE_BINS as f32) as usize).min(ECE_BINS);
+    while k < ECE_BINS && p >= edges[k + 1] {
+        k += 1;
+    }
+    while k > 0 && p < edges[k] {
+        k -= 1;
+    }
+    k
+}
+
+/// Streaming ECE / Brier / NLL accumulator over any number of pixels, masks or threads.
+///
+/// Sums are f64; [`CalibrationAccumulator::merge`] is exact up to f64 addition order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CalibrationAccumulator {
+    edges: [f32; ECE_BINS + 1],
+    count: [u64; ECE_BINS + 1],
+    sum_conf: [f64; ECE_BINS + 1],
+    sum_acc: [u64; ECE_BINS + 1],
+    sum_sq: f64,
+    sum_nll: f64,
+    n: u64,
+}
+
+impl Default for CalibrationAccumulator {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl CalibrationAccumulator {
+    /// An empty accumulator.
+    pub fn new() -> Self {
+        Self {
+            edges: ece_edges(),
+            count: [0; ECE_BINS + 1],
+            sum_conf: [0.0; ECE_BINS + 1],
+            sum_acc: [0; ECE_BINS + 1],
+            sum_sq: 0.0,
+            sum_nll: 0.0,
+            n: 0,
+        }
+    }
+
+    /// Adds one pixel; `p` must lie in [0, 1].
+    #[inline]
+    pub(crate) fn push(&mut self, p: f32, g: bool) {
+        let k = ece_bin(p, &self.edges);
+        let pf = f64::from(p);
+        self.count[k] += 1;
+        self.sum_conf[k] += pf;
+        self.sum_acc[k] += u64::from(g);
+        let y = if g { 1.0 } else { 0.0 };
+        self.sum_sq += (pf - y) * (pf - y);
+        let q = if g { pf } else { 1.0 - pf };
+        self.sum_nll -= q.ln().max(NLL_LOG_CLAMP);
+        self.n += 1;
+    }
+
+    /// Adds every pixel of a mask (probabilities `prob` against ground truth `gt`).
+    ///
+    /// # Errors
+    /// Shape or value errors of [`MaskInputs::validate`].
+    pub fn update(&mut self, inputs: &MaskInputs<'_>) -> Result<()> {
+        inputs.validate()?;
+        self.update_pixels(inputs.prob, inputs.gt)
+    }
+
+    /// Adds paired pixels `prob[i]` (in [0, 1]) and `gt[i]` (nonzero = foreground).
+    ///
+    /// # Errors
+    /// [`crate::MetricsError::LengthMismatch`], or a value error when `prob` leaves [0, 1].
+    pub fn update_pixels(&mut self, prob: &[f32], gt: &[u8]) -> Result<()> {
+        check_same_len("prob", prob.len(), "gt", gt.len())?;
+        check_probabilities("prob", prob)?;
+        for (&p, &g) in prob.iter().zip(gt) {
+            self.push(p, g != 0);
+        }
+        Ok(())
+    }
+
+    /// Adds another accumulator's pixels.
+    pub fn merge(&mut self, other: &Self) {
+        for k in 0..=ECE_BINS {
+            self.count[k] += other.count[k];
+            self.sum_conf[k] += other.sum_conf[k];
+            self.sum_acc[k] += other.sum_acc[k];
+        }
+        self.sum_sq += other.sum_sq;
+        self.sum_nll += other.sum_nll;
+        self.n += other.n;
+    }
+
+    /// Number of pixels seen.
+    pub fn len(&self) -> u64 {
+        self.n
+    }
+
+    /// Whether no pixel was seen.
+    pub fn is_empty(&self) -> bool {
+        self.n == 0
+    }
+
+    /// Binary ECE = Σ_b (n_b / N) |mean(G)_b − mean(p)_b| over the 11 bins of [`ece_bin`]
+    /// (torchmetrics `BinaryCalibrationError(n_bins=10, norm="l1")`). NaN without pixels.
+    pub fn ece(&self) -> f64 {
+        if self.n == 0 {
+            return f64::NAN;
+        }
+        let n = self.n as f64;
+        (0..=ECE_BINS)
+            .filter(|&k| self.count[k] > 0)
+            .map(|k| {
+                let c = self.count[k] as f64;
+                (self.sum_acc[k] as f64 / c - self.sum_conf[k] / c).abs() * (c / n)
+            })
+            .sum()
+    }
+
+    /// Brier = mean (p − G)². NaN without pixels.
+    pub fn brier(&self) -> f64 {
+        self.sum_sq / self.n as f64
+    }
+
+    /// NLL = −mean[G ln p + (1 − G) ln(1 − p)], each log clamped at −100 as torch's
+    /// `binary_cross_entropy` does (so p = 0 with G = 1 costs 100, not ∞). NaN without pixels.
+    pub fn nll(&self) -> f64 {
+        self.sum_nll / self.n as f64
+    }
+
+    /// The reliability diagram: 11 bins, the last being p = 1.0 exactly.
+    pub fn bins(&self) -> Vec<ReliabilityBin> {
+        (0..=ECE_BINS)
+            .map(|k| {
+                let c = self.count[k];
+                let div = |s: f64| if c == 0 { 0.0 } else { s / c as f64 };
+                ReliabilityBin {
+                    lower: f64::from(self.edges[k]),
+                    upper: f64::from(self.edges[(k + 1).min(ECE_BINS)]),
+                    count: c,
+                    mean_confidence: div(self.sum_conf[k]),
+                    accuracy: div(self.sum_acc[k] as f64),
+                }
+            })
+            .collect()
+    }
+
+    /// All pooled values at once.
+    pub fn finish(&self) -> PooledCalibration {
+        PooledCalibration {
+            n_pixels: self.n,
+            ece: self.ece(),
+            brier: self.brier(),
+            nll: self.nll(),
+            bins: self.bins(),
+        }
+    }
+}
+
+/// Calibration over every pixel an accumulator saw.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PooledCalibration {
+    /// Number of pixels.
+    pub n_pixels: u64,
+    /// Binary ECE (see [`CalibrationAccumulator::ece`]).
+    pub ece: f64,
+    /// Brier score, mean (p − G)².
+    pub brier: f64,
+    /// Binary cross-entropy with logs clamped at −100.
+    pub nll: f64,
+    /// Reliability-diagram bins (see [`ReliabilityBin`]).
+    pub bins: Vec<ReliabilityBin>,
+}
+
+/// Binary ECE of paired pixels (see [`CalibrationAccumulator::ece`]).
+///
+/// # Errors
+/// As [`CalibrationAccumulator::update_pixels`].
+pub fn binary_ece(prob: &[f32], gt: &[u8]) -> Result<f64> {
+    let mut acc = CalibrationAccumulator::new();
+    acc.update_pixels(prob, gt)?;
+    Ok(acc.ece())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bins_follow_torch_bucketize_right_including_the_edges() {
+        let e = ece_edges();
+        assert_eq!(ece_bin(0.0, &e), 0);
+        assert_eq!(ece_bin(0.1, &e), 1);
+        assert_eq!(ece_bin(0.099_999_99, &e), 0);
+        assert_eq!(ece_bin(0.7, &e), 7);
+        assert_eq!(ece_bin(0.999_999_94, &e), 9);
+        assert_eq!(ece_bin(1.0, &e), 10);
+    }
+
+    #[test]
+    fn merging_two_halves_equals_one_pass() {
+        let p = [0.1f32, 0.5, 0.93, 1.0, 0.0, 0.42];
+        let g = [0u8, 1, 1, 1, 0, 0];
+        let mut whole = CalibrationAccumulator::new();
+        whole.update_pixels(&p, &g).expect("valid");
+        let mut a = CalibrationAccumulator::new();
+        let mut b = CalibrationAccumulator::new();
+        a.update_pixels(&p[..3], &g[..3]).expect("valid");
+        b.update_pixels(&p[3..], &g[3..]).expect("valid");
+        a.merge(&b);
+        assert_eq!(a.finish(), whole.finish());
+    }
+
+    #[test]
+    fn nll_of_a_confident_miss_is_the_clamp() {
+        let mut acc = CalibrationAccumulator::new();
+        acc.update_pixels(&[0.0], &[1]).expect("valid");
+        assert_eq!(acc.nll(), 100.0);
+    }
+
+    #[test]
+    fn an_empty_accumulator_reports_nan() {
+        let f = CalibrationAccumulator::new().finish();
+        assert!(f.ece.is_nan() && f.brier.is_nan() && f.nll.is_nan());
+    }
+}

@@ -1,0 +1,296 @@
+//! The one-call per-mask API: [`mask_metrics`] → [`MaskMetrics`], every paper column plus ours.
+
+use serde::Serialize;
+
+use crate::boundary::{boundary_iou_unchecked, boundary_radius};
+use crate::calibration::CalibrationAccumulator;
+use crate::error::Result;
+use crate::inputs::MaskInputs;
+use crate::ranking::pixel_ranking;
+use crate::roi::dilated_roi;
+use crate::segmentation::Confusion;
+use crate::uncertainty::{PearsonSums, soft_error_pixel};
+
+/// Every metric of one mask, serialised under the paper's CSV column names.
+///
+/// Columns ending in `_` (fields ending in `_roi`) are restricted to the ROI, the ground truth
+/// dilated by a (2d+1)² box, d = ⌈0.02 · diagonal⌉ ([`crate::roi`]); `IoU_` and `dice_` compare
+/// P·ROI with G·ROI. NaN marks an undefined value:
+/// - `MAE_`, the ROI calibration and uncertainty columns: empty ROI (empty ground truth);
+/// - `BIoU_2`, `BIoU_1`: both boundaries empty (e.g. empty P and G);
+/// - `avg_sample_std`, `avg_sample_std_`: no std map given;
+/// - `spearman`: constant u or constant soft error;
+/// - `auroc`: no erroneous pixel (P = G everywhere) or no correct one; `aupr`: no erroneous pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MaskMetrics {
+    /// `IoU` = |P∧G| / (|P∨G| + ε), ε = 1e-6.
+    #[serde(rename = "IoU")]
+    pub iou: f64,
+    /// `dice` = 2|P∧G| / (|P| + |G| + ε).
+    pub dice: f64,
+    /// `MAE` = mean |G − P|.
+    #[serde(rename = "MAE")]
+    pub mae: f64,
+    /// `BER` = ½ (FP / (TN + FP + ε) + FN / (TP + FN + ε)).
+    #[serde(rename = "BER")]
+    pub ber: f64,
+    /// `acc` = (TP + TN) / (N + ε).
+    pub acc: f64,
+    /// `prec` = TP / (TP + FP + ε).
+    pub prec: f64,
+    /// `rec` = TP / (TP + FN + ε).
+    pub rec: f64,
+    /// `F1` = 2 · prec · rec / (prec + rec + ε).
+    #[serde(rename = "F1")]
+    pub f1: f64,
+    /// `IoU_`: IoU of P·ROI vs G·ROI.
+    #[serde(rename = "IoU_")]
+    pub iou_roi: f64,
+    /// `dice_`: Dice of P·ROI vs G·ROI.
+    #[serde(rename = "dice_")]
+    pub dice_roi: f64,
+    /// `MAE_`: MAE over ROI pixels.
+    #[serde(rename = "MAE_")]
+    pub mae_roi: f64,
+    /// `BER_`: BER over ROI pixels.
+    #[serde(rename = "BER_")]
+    pub ber_roi: f64,
+    /// `acc_`: accuracy over ROI pixels.
+    #[serde(rename = "acc_")]
+    pub acc_roi: f64,
+    /// `prec_`: precision over ROI pixels.
+    #[serde(rename = "prec_")]
+    pub prec_roi: f64,
+    /// `rec_`: recall over ROI pixels.
+    #[serde(rename = "rec_")]
+    pub rec_roi: f64,
+    /// `F1_`: F1 over ROI pixels.
+    #[serde(rename = "F1_")]
+    pub f1_roi: f64,
+    /// `BIoU_2`: Boundary IoU, d = max(1, round(0.02 · diagonal)).
+    #[serde(rename = "BIoU_2")]
+    pub biou_2: f64,
+    /// `BIoU_1`: Boundary IoU, d = max(1, round(0.01 · diagonal)).
+    #[serde(rename = "BIoU_1")]
+    pub biou_1: f64,
+    /// `pearson` = Σ(u−ū)(e−ē) / (sqrt(Σ(u−ū)²) sqrt(Σ(e−ē)²) + 1e-6), e = |G − p|.
+    pub pearson: f64,
+    /// `ECE`: binary ECE of p vs G, 10 equal-width bins, L1 (torchmetrics semantics).
+    #[serde(rename = "ECE")]
+    pub ece: f64,
+    /// `sharp` = mean u.
+    pub sharp: f64,
+    /// `brier` = mean (p − G)².
+    pub brier: f64,
+    /// `avg_sample_std` = mean std.
+    pub avg_sample_std: f64,
+    /// `pearson_`: `pearson` over ROI pixels.
+    #[serde(rename = "pearson_")]
+    pub pearson_roi: f64,
+    /// `ECE_`: ECE over ROI pixels.
+    #[serde(rename = "ECE_")]
+    pub ece_roi: f64,
+    /// `sharp_`: mean u over ROI pixels.
+    #[serde(rename = "sharp_")]
+    pub sharp_roi: f64,
+    /// `brier_`: Brier over ROI pixels.
+    #[serde(rename = "brier_")]
+    pub brier_roi: f64,
+    /// `avg_sample_std_`: mean std over ROI pixels.
+    #[serde(rename = "avg_sample_std_")]
+    pub avg_sample_std_roi: f64,
+    /// `spearman`: Spearman's ρ(u, |G − p|) over all pixels (average ranks for ties).
+    pub spearman: f64,
+    /// `nll` = −mean[G ln p + (1−G) ln(1−p)], logs clamped at −100, over all pixels.
+    pub nll: f64,
+    /// `auroc`: AUROC of u for detecting error pixels (P ≠ G), over all pixels.
+    pub auroc: f64,
+    /// `aupr`: average precision of u for detecting error pixels (P ≠ G), over all pixels.
+    pub aupr: f64,
+}
+
+impl MaskMetrics {
+    /// Column names, in the order of [`MaskMetrics::values`] and of the serialised struct.
+    pub const COLUMNS: [&'static str; 32] = [
+        "IoU",
+        "dice",
+        "MAE",
+        "BER",
+        "acc",
+        "prec",
+        "rec",
+        "F1",
+        "IoU_",
+        "dice_",
+        "MAE_",
+        "BER_",
+        "acc_",
+        "prec_",
+        "rec_",
+        "F1_",
+        "BIoU_2",
+        "BIoU_1",
+        "pearson",
+        "ECE",
+        "sharp",
+        "brier",
+        "avg_sample_std",
+        "pearson_",
+        "ECE_",
+        "sharp_",
+        "brier_",
+        "avg_sample_std_",
+        "spearman",
+        "nll",
+        "auroc",
+        "aupr",
+    ];
+
+    /// All values, in the order of [`MaskMetrics::COLUMNS`].
+    pub fn values(&self) -> [f64; 32] {
+        [
+            self.iou,
+            self.dice,
+            self.mae,
+            self.ber,
+            self.acc,
+            self.prec,
+            self.rec,
+            self.f1,
+            self.iou_roi,
+            self.dice_roi,
+            self.mae_roi,
+            self.ber_roi,
+            self.acc_roi,
+            self.prec_roi,
+            self.rec_roi,
+            self.f1_roi,
+            self.biou_2,
+            self.biou_1,
+            self.pearson,
+            self.ece,
+            self.sharp,
+            self.brier,
+            self.avg_sample_std,
+            self.pearson_roi,
+            self.ece_roi,
+            self.sharp_roi,
+            self.brier_roi,
+            self.avg_sample_std_roi,
+            self.spearman,
+            self.nll,
+            self.auroc,
+            self.aupr,
+        ]
+    }
+}
+
+/// Every metric of one mask, on every pixel (no subsampling).
+///
+/// Cost: O(pixels) plus two radix sorts of the pixels (u and |G − p|) for AUROC, AP and
+/// Spearman; the box morphology is separable and independent of the radius.
+///
+/// # Errors
+/// Shape or value errors of [`MaskInputs::validate`] (length mismatch, NaN, p ∉ [0, 1], no
+/// pixels).
+pub fn mask_metrics(inputs: &MaskInputs<'_>) -> Result<MaskMetrics> {
+    Ok(compute(inputs)?.0)
+}
+
+/// [`mask_metrics`] plus the full-image calibration accumulator (for pooled dataset ECE).
+pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, CalibrationAccumulator)> {
+    inputs.validate()?;
+    let MaskInputs {
+        pred,
+        gt,
+        prob,
+        unc,
+        std,
+        height,
+        width,
+        ..
+    } = *inputs;
+    let n = pred.len();
+    let roi = dilated_roi(gt, height, width);
+
+    let (mut conf, mut conf_roi) = (Confusion::default(), Confusion::default());
+    let (mut cal, mut cal_roi) = (CalibrationAccumulator::new(), CalibrationAccumulator::new());
+    let (mut pear, mut pear_roi) = (PearsonSums::default(), PearsonSums::default());
+    let mut err = vec![false; n];
+    let mut soft = vec![0f32; n];
+    for i in 0..n {
+        let (p, g) = (pred[i] != 0, gt[i] != 0);
+        let e = soft_error_pixel(prob[i], g);
+        conf.add(p, g);
+        cal.push(prob[i], g);
+        pear.first(unc[i], e);
+        err[i] = p != g;
+        soft[i] = e;
+        if roi[i] != 0 {
+            conf_roi.add(p, g);
+            cal_roi.push(prob[i], g);
+            pear_roi.first(unc[i], e);
+        }
+    }
+    let ((mu, me), (mu_r, me_r)) = (pear.means(), pear_roi.means());
+    for i in 0..n {
+        pear.second(unc[i], soft[i], mu, me);
+        if roi[i] != 0 {
+            pear_roi.second(unc[i], soft[i], mu_r, me_r);
+        }
+    }
+    let (mean_std, mean_std_roi) = match std {
+        None => (f64::NAN, f64::NAN),
+        Some(s) => {
+            let (mut all, mut inside) = (0.0f64, 0.0f64);
+            for (&v, &r) in s.iter().zip(&roi) {
+                all += f64::from(v);
+                if r != 0 {
+                    inside += f64::from(v);
+                }
+            }
+            (all / n as f64, inside / conf_roi.total() as f64)
+        }
+    };
+
+    let (auroc, aupr, spearman) = pixel_ranking(unc, &err, &soft);
+    let d2 = boundary_radius(height, width, 0.02);
+    let d1 = boundary_radius(height, width, 0.01);
+    let seg = conf.metrics();
+    let seg_roi = conf_roi.metrics();
+    let metrics = MaskMetrics {
+        iou: seg.iou,
+        dice: seg.dice,
+        mae: seg.mae,
+        ber: seg.ber,
+        acc: seg.acc,
+        prec: seg.prec,
+        rec: seg.rec,
+        f1: seg.f1,
+        iou_roi: seg_roi.iou,
+        dice_roi: seg_roi.dice,
+        mae_roi: seg_roi.mae,
+        ber_roi: seg_roi.ber,
+        acc_roi: seg_roi.acc,
+        prec_roi: seg_roi.prec,
+        rec_roi: seg_roi.rec,
+        f1_roi: seg_roi.f1,
+        biou_2: boundary_iou_unchecked(gt, pred, height, width, d2),
+        biou_1: boundary_iou_unchecked(gt, pred, height, width, d1),
+        pearson: pear.paper_r(),
+        ece: cal.ece(),
+        sharp: mu,
+        brier: cal.brier(),
+        avg_sample_std: mean_std,
+        pearson_roi: pear_roi.paper_r(),
+        ece_roi: cal_roi.ece(),
+        sharp_roi: mu_r,
+        brier_roi: cal_roi.brier(),
+        avg_sample_std_roi: mean_std_roi,
+        spearman,
+        nll: cal.nll(),
+        auroc,
+        aupr,
+    };
+    Ok((metrics, cal))
+}

@@ -1,0 +1,336 @@
+//! Rank-based metrics, exact with ties: AUROC and average precision (as scikit-learn's
+//! `roc_auc_score` / `average_precision_score`) and Spearman's ρ (as scipy's `spearmanr`),
+//! plus plain Pearson's r (as scipy's `pearsonr`).
+//!
+//! Pixel-level scores are f32 and sorted by an LSD radix sort on order-preserving keys,
+//! O(n); ranks are kept doubled (2·average rank is an integer), so rank sums are exact.
+
+use crate::error::{MetricsError, Result, check_finite, check_same_len};
+
+/// Order-preserving `u32` key of a finite f32; −0.0 and +0.0 get the same key.
+#[inline]
+fn key(x: f32) -> u32 {
+    let b = (x + 0.0).to_bits();
+    if b & 0x8000_0000 != 0 {
+        !b
+    } else {
+        b | 0x8000_0000
+    }
+}
+
+/// `(key << 32) | index` for every value, sorted ascending by key (stable).
+fn sorted_entries(values: &[f32]) -> Vec<u64> {
+    let mut v: Vec<u64> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (u64::from(key(x)) << 32) | i as u64)
+        .collect();
+    let n = v.len();
+    let mut hist = [[0usize; 256]; 4];
+    for &x in &v {
+        let k = x >> 32;
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * d)) & 255) as usize] += 1;
+        }
+    }
+    let mut buf = vec![0u64; n];
+    for (d, h) in hist.iter().enumerate() {
+        if h.contains(&n) {
+            continue;
+        }
+        let mut offset = [0usize; 256];
+        let mut total = 0;
+        for (o, &c) in offset.iter_mut().zip(h) {
+            *o = total;
+            total += c;
+        }
+        let shift = 32 + 8 * d;
+        for &x in &v {
+            let b = ((x >> shift) & 255) as usize;
+            buf[offset[b]] = x;
+            offset[b] += 1;
+        }
+        std::mem::swap(&mut v, &mut buf);
+    }
+    v
+}
+
+/// Calls `f(start, end)` for every run of equal keys in sorted entries (`end` exclusive).
+fn for_each_tie(sorted: &[u64], mut f: impl FnMut(usize, usize)) {
+    let mut start = 0;
+    while start < sorted.len() {
+        let k = sorted[start] >> 32;
+        let mut end = start + 1;
+        while end < sorted.len() && sorted[end] >> 32 == k {
+            end += 1;
+        }
+        f(start, end);
+        start = end;
+    }
+}
+
+/// Twice the average 1-based rank of every value, in input order.
+fn doubled_ranks(values: &[f32]) -> Vec<u64> {
+    let sorted = sorted_entries(values);
+    let mut ranks = vec![0u64; values.len()];
+    for_each_tie(&sorted, |s, e| {
+        let r2 = (s + 1 + e) as u64;
+        for &x in &sorted[s..e] {
+            ranks[(x & 0xffff_ffff) as usize] = r2;
+        }
+    });
+    ranks
+}
+
+/// Error-detection AUROC and average precision of one sorted score vector.
+fn auroc_ap_sorted(sorted: &[u64], labels: &[bool]) -> (f64, f64) {
+    // Per tie group, in ascending score order: (positives, negatives).
+    let mut groups: Vec<(u64, u64)> = Vec::new();
+    let mut rank_sum2 = 0u128;
+    for_each_tie(sorted, |s, e| {
+        let pos = sorted[s..e]
+            .iter()
+            .filter(|&&x| labels[(x & 0xffff_ffff) as usize])
+            .count() as u64;
+        rank_sum2 += u128::from(pos) * (s + 1 + e) as u128;
+        groups.push((pos, (e - s) as u64 - pos));
+    });
+    let n1: u64 = groups.iter().map(|g| g.0).sum();
+    let n0 = sorted.len() as u64 - n1;
+    let auroc = if n1 == 0 || n0 == 0 {
+        f64::NAN
+    } else {
+        // 2U = Σ 2·rank(positives) − n1 (n1 + 1) (Mann–Whitney, ties counted ½).
+        let u2 = rank_sum2 - u128::from(n1) * u128::from(n1 + 1);
+        u2 as f64 / (2.0 * n1 as f64 * n0 as f64)
+    };
+    let ap = if n1 == 0 {
+        f64::NAN
+    } else {
+        let (mut tp, mut fp, mut ap) = (0u64, 0u64, 0.0f64);
+        for &(pos, neg) in groups.iter().rev() {
+            tp += pos;
+            fp += neg;
+            if pos > 0 {
+                ap += (pos as f64 / n1 as f64) * (tp as f64 / (tp + fp) as f64);
+            }
+        }
+        ap
+    };
+    (auroc, ap)
+}
+
+/// Validates paired f32 scores and labels.
+fn check_scores(scores: &[f32], labels_len: usize) -> Result<()> {
+    check_same_len("scores", scores.len(), "labels", labels_len)?;
+    if scores.is_empty() {
+        return Err(MetricsError::Empty { name: "scores" });
+    }
+    if u32::try_from(scores.len()).is_err() {
+        return Err(MetricsError::UnsupportedSize {
+            height: 1,
+            width: scores.len(),
+        });
+    }
+    check_finite("scores", scores)
+}
+
+/// AUROC of `scores` for detecting `labels == true`:
+/// P(s₊ > s₋) + ½ P(s₊ = s₋), the Mann–Whitney U / (n₊ n₋), which is exactly scikit-learn's
+/// `roc_auc_score` (trapezoidal ROC over distinct thresholds). NaN when either class is empty.
+///
+/// # Errors
+/// Length mismatch, empty input, or a non-finite score.
+pub fn auroc(scores: &[f32], labels: &[bool]) -> Result<f64> {
+    check_scores(scores, labels.len())?;
+    Ok(auroc_ap_sorted(&sorted_entries(scores), labels).0)
+}
+
+/// Average precision of `scores` for detecting `labels == true`, as scikit-learn's
+/// `average_precision_score`: AP = Σ_k (R_k − R_{k−1}) P_k over distinct thresholds in
+/// decreasing order (ties form one threshold, no interpolation). NaN when there is no positive
+/// (scikit-learn returns 0 with a warning); 1 when every label is positive.
+///
+/// # Errors
+/// Length mismatch, empty input, or a non-finite score.
+pub fn average_precision(scores: &[f32], labels: &[bool]) -> Result<f64> {
+    check_scores(scores, labels.len())?;
+    Ok(auroc_ap_sorted(&sorted_entries(scores), labels).1)
+}
+
+/// Pearson's r of doubled-rank vectors, computed exactly in integers before the final division.
+fn rank_correlation(a: &[u64], b: &[u64]) -> f64 {
+    let n = a.len() as i128;
+    let (mut sab, mut saa, mut sbb) = (0u128, 0u128, 0u128);
+    for (&x, &y) in a.iter().zip(b) {
+        let (x, y) = (u128::from(x), u128::from(y));
+        sab += x * y;
+        saa += x * x;
+        sbb += y * y;
+    }
+    // Σ(2r)(2s) − n (n + 1)², since 2·mean rank = n + 1.
+    let c = n * (n + 1) * (n + 1);
+    let (cov, va, vb) = (sab as i128 - c, saa as i128 - c, sbb as i128 - c);
+    if va == 0 || vb == 0 {
+        return f64::NAN;
+    }
+    cov as f64 / ((va as f64).sqrt() * (vb as f64).sqrt())
+}
+
+/// Spearman's ρ of paired f32 values: Pearson's r of their average ranks (ties share the mean
+/// rank, scipy's `spearmanr`). NaN when either input is constant.
+///
+/// # Errors
+/// Length mismatch, empty input, or a non-finite value.
+pub fn spearman(x: &[f32], y: &[f32]) -> Result<f64> {
+    check_same_len("x", x.len(), "y", y.len())?;
+    check_scores(x, x.len())?;
+    check_finite("y", y)?;
+    Ok(rank_correlation(&doubled_ranks(x), &doubled_ranks(y)))
+}
+
+/// The per-pixel ranking metrics of one mask: error-detection AUROC and AP of `unc` for
+/// `err`, and Spearman's ρ(unc, soft_err). Inputs are validated by the caller.
+pub(crate) fn pixel_ranking(unc: &[f32], err: &[bool], soft_err: &[f32]) -> (f64, f64, f64) {
+    let sorted = sorted_entries(unc);
+    let (auroc, ap) = auroc_ap_sorted(&sorted, err);
+    let mut ranks_u = vec![0u64; unc.len()];
+    for_each_tie(&sorted, |s, e| {
+        let r2 = (s + 1 + e) as u64;
+        for &x in &sorted[s..e] {
+            ranks_u[(x & 0xffff_ffff) as usize] = r2;
+        }
+    });
+    drop(sorted);
+    let rho = rank_correlation(&ranks_u, &doubled_ranks(soft_err));
+    (auroc, ap, rho)
+}
+
+/// Average 1-based ranks of f64 values (ties share their mean rank).
+fn average_ranks_f64(values: &[f64]) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|&a, &b| values[a].total_cmp(&values[b]));
+    let mut ranks = vec![0.0; values.len()];
+    let mut s = 0;
+    while s < order.len() {
+        let mut e = s + 1;
+        while e < order.len() && values[order[e]] == values[order[s]] {
+            e += 1;
+        }
+        let r = (s + 1 + e) as f64 / 2.0;
+        for &i in &order[s..e] {
+            ranks[i] = r;
+        }
+        s = e;
+    }
+    ranks
+}
+
+fn check_pair(x: &[f64], y: &[f64]) -> Result<()> {
+    check_same_len("x", x.len(), "y", y.len())?;
+    if x.is_empty() {
+        return Err(MetricsError::Empty { name: "x" });
+    }
+    check_finite("x", x)?;
+    check_finite("y", y)
+}
+
+/// Pearson's r = Σ(x−x̄)(y−ȳ) / sqrt(Σ(x−x̄)² Σ(y−ȳ)²), two-pass in f64, without the paper's
+/// ε (scipy's `pearsonr`). NaN when either input is constant or has one value.
+///
+/// # Errors
+/// Length mismatch, empty input, or a non-finite value.
+pub fn pearson(x: &[f64], y: &[f64]) -> Result<f64> {
+    check_pair(x, y)?;
+    let n = x.len() as f64;
+    let (mx, my) = (x.iter().sum::<f64>() / n, y.iter().sum::<f64>() / n);
+    let (mut sxy, mut sxx, mut syy) = (0.0, 0.0, 0.0);
+    for (&a, &b) in x.iter().zip(y) {
+        let (a, b) = (a - mx, b - my);
+        sxy += a * b;
+        sxx += a * a;
+        syy += b * b;
+    }
+    if sxx == 0.0 || syy == 0.0 {
+        return Ok(f64::NAN);
+    }
+    Ok((sxy / (sxx.sqrt() * syy.sqrt())).clamp(-1.0, 1.0))
+}
+
+/// Spearman's ρ of paired f64 values (average ranks, scipy's `spearmanr`). NaN when either
+/// input is constant.
+///
+/// # Errors
+/// Length mismatch, empty input, or a non-finite value.
+pub fn spearman_f64(x: &[f64], y: &[f64]) -> Result<f64> {
+    check_pair(x, y)?;
+    pearson(&average_ranks_f64(x), &average_ranks_f64(y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn radix_sort_orders_negative_zero_and_positive_values() {
+        let v = [3.0f32, -1.0, 0.0, -0.0, -7.5, 2.0, f32::MIN, f32::MAX];
+        let sorted: Vec<f32> = sorted_entries(&v)
+            .iter()
+            .map(|&e| v[(e & 0xffff_ffff) as usize])
+            .collect();
+        assert_eq!(
+            sorted,
+            [f32::MIN, -7.5, -1.0, 0.0, -0.0, 2.0, 3.0, f32::MAX]
+        );
+    }
+
+    #[test]
+    fn auroc_counts_ties_as_half() {
+        let v = auroc(&[0.5, 0.5, 0.2, 0.9], &[true, false, false, true]).expect("valid");
+        // Pairs (pos, neg): (0.5, 0.5) ½, (0.5, 0.2) 1, (0.9, 0.5) 1, (0.9, 0.2) 1.
+        assert_eq!(v, 3.5 / 4.0);
+    }
+
+    #[test]
+    fn auroc_without_positives_is_nan_and_ap_of_all_positives_is_one() {
+        assert!(auroc(&[0.1, 0.2], &[false, false]).expect("valid").is_nan());
+        assert!(
+            average_precision(&[0.1, 0.2], &[false, false])
+                .expect("valid")
+                .is_nan()
+        );
+        assert_eq!(
+            average_precision(&[0.1, 0.2], &[true, true]).expect("valid"),
+            1.0
+        );
+    }
+
+    #[test]
+    fn spearman_of_a_constant_is_nan_and_of_a_monotone_map_is_one() {
+        assert!(
+            spearman(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0])
+                .expect("valid")
+                .is_nan()
+        );
+        assert_eq!(
+            spearman(&[1.0, 4.0, 9.0], &[-3.0, 0.0, 2.0]).expect("valid"),
+            1.0
+        );
+    }
+
+    #[test]
+    fn f32_and_f64_spearman_agree_on_tied_data() {
+        let x = [1.0f32, 2.0, 2.0, 3.0, 1.0, 5.0];
+        let y = [0.5f32, 0.5, 0.1, 0.9, 0.2, 0.2];
+        let a = spearman(&x, &y).expect("valid");
+        let wide = |v: &[f32]| v.iter().map(|&t| f64::from(t)).collect::<Vec<_>>();
+        let b = spearman_f64(&wide(&x), &wide(&y)).expect("valid");
+        assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+    }
+
+    #[test]
+    fn length_mismatch_names_both_lengths() {
+        let e = auroc(&[0.1, 0.2, 0.3], &[true]).unwrap_err();
+        assert_eq!(e.to_string(), "scores has 3 values but labels has 1");
+    }
+}

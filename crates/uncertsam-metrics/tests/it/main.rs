@@ -2,3 +2,4 @@
 //! input, and properties.
 
 mod bad_input;
+mod fixtures;

@@ -84,9 +84,10 @@ impl CalibrationAccumulator {
         }
     }
 
-    /// Adds one pixel; `p` must lie in [0, 1].
+    /// Adds one pixel to the ECE bins and the Brier sum (not to the NLL, see
+    /// [`nll_sum`]); `p` must lie in [0, 1].
     #[inline]
-    pub(crate) fn push(&mut self, p: f32, g: bool) {
+    pub(crate) fn push_binned(&mut self, p: f32, g: bool) {
         let k = ece_bin(p, &self.edges);
         let pf = f64::from(p);
         self.count[k] += 1;
@@ -94,9 +95,12 @@ impl CalibrationAccumulator {
         self.sum_acc[k] += u64::from(g);
         let y = if g { 1.0 } else { 0.0 };
         self.sum_sq += (pf - y) * (pf - y);
-        let q = if g { pf } else { 1.0 - pf };
-        self.sum_nll -= q.ln().max(NLL_LOG_CLAMP);
         self.n += 1;
+    }
+
+    /// Adds a sum from [`nll_sum`] over the pixels already pushed with `push_binned`.
+    pub(crate) fn add_nll_sum(&mut self, sum: f64) {
+        self.sum_nll += sum;
     }
 
     /// Adds every pixel of a mask (probabilities `prob` against ground truth `gt`).
@@ -116,8 +120,9 @@ impl CalibrationAccumulator {
         check_same_len("prob", prob.len(), "gt", gt.len())?;
         check_probabilities("prob", prob)?;
         for (&p, &g) in prob.iter().zip(gt) {
-            self.push(p, g != 0);
+            self.push_binned(p, g != 0);
         }
+        self.sum_nll += nll_sum(prob, gt);
         Ok(())
     }
 
@@ -212,6 +217,37 @@ pub struct PooledCalibration {
     pub nll: f64,
     /// Reliability-diagram bins (see [`ReliabilityBin`]).
     pub bins: Vec<ReliabilityBin>,
+}
+
+/// Σ −max(ln q, −100) with q = p where G = 1 and 1 − p elsewhere (inputs already checked).
+///
+/// Four q at a time are multiplied before one `ln` when all exceed 1e-30 (so the product
+/// neither underflows nor reaches the clamp); the product's rounding moves each term by
+/// about 1e-16, far below the 1e-9 parity tolerance, and makes the NLL about 3× cheaper.
+pub(crate) fn nll_sum(prob: &[f32], gt: &[u8]) -> f64 {
+    let q = |p: f32, g: u8| {
+        if g != 0 {
+            f64::from(p)
+        } else {
+            1.0 - f64::from(p)
+        }
+    };
+    let one = |q: f64| q.ln().max(NLL_LOG_CLAMP);
+    let mut sum = 0.0;
+    let (pc, gc) = (prob.chunks_exact(4), gt.chunks_exact(4));
+    let (pr, gr) = (pc.remainder(), gc.remainder());
+    for (p, g) in pc.zip(gc) {
+        let (a, b, c, d) = (q(p[0], g[0]), q(p[1], g[1]), q(p[2], g[2]), q(p[3], g[3]));
+        if a.min(b).min(c.min(d)) > 1e-30 {
+            sum += ((a * b) * (c * d)).ln();
+        } else {
+            sum += one(a) + one(b) + one(c) + one(d);
+        }
+    }
+    for (&p, &g) in pr.iter().zip(gr) {
+        sum += one(q(p, g));
+    }
+    -sum
 }
 
 /// Binary ECE of paired pixels (see [`CalibrationAccumulator::ece`]).

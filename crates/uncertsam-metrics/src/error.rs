@@ -32,9 +32,9 @@ pub enum MetricsError {
         /// Its length.
         right_len: usize,
     },
-    /// The mask has no pixels, or too many to index with `u32`.
+    /// The mask has no pixels, or 2^31 or more.
     #[error(
-        "a {height} × {width} mask is not supported (it must have between 1 and 2^32 - 1 pixels)"
+        "a {height} × {width} mask is not supported (it must have between 1 and 2^31 - 1 pixels)"
     )]
     UnsupportedSize {
         /// The mask height.

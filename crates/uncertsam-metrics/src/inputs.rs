@@ -80,7 +80,7 @@ impl<'a> MaskInputs<'a> {
     /// Checks shapes and values.
     ///
     /// # Errors
-    /// - [`MetricsError::UnsupportedSize`] when the mask has no pixels or at least 2^32.
+    /// - [`MetricsError::UnsupportedSize`] when the mask has no pixels or at least 2^31.
     /// - [`MetricsError::ShapeMismatch`] when a map does not have `height × width` values.
     /// - [`MetricsError::NonFinite`] when `prob`, `unc`, `std` or `iou_pred` hold NaN or ±∞.
     /// - [`MetricsError::NotAProbability`] when `prob` leaves [0, 1].
@@ -88,7 +88,7 @@ impl<'a> MaskInputs<'a> {
         let (height, width) = (self.height, self.width);
         let expected = height
             .checked_mul(width)
-            .filter(|&n| n > 0 && u32::try_from(n).is_ok())
+            .filter(|&n| n > 0 && i32::try_from(n).is_ok())
             .ok_or(MetricsError::UnsupportedSize { height, width })?;
         let shape = |name: &'static str, len: usize| {
             if len == expected {

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::boundary::{boundary_iou_unchecked, boundary_radius};
-use crate::calibration::CalibrationAccumulator;
+use crate::calibration::{CalibrationAccumulator, nll_sum};
 use crate::error::Result;
 use crate::inputs::MaskInputs;
 use crate::ranking::pixel_ranking;
@@ -222,16 +222,18 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
         let (p, g) = (pred[i] != 0, gt[i] != 0);
         let e = soft_error_pixel(prob[i], g);
         conf.add(p, g);
-        cal.push(prob[i], g);
+        cal.push_binned(prob[i], g);
         pear.first(unc[i], e);
         err[i] = p != g;
         soft[i] = e;
         if roi[i] != 0 {
             conf_roi.add(p, g);
-            cal_roi.push(prob[i], g);
+            cal_roi.push_binned(prob[i], g);
             pear_roi.first(unc[i], e);
         }
     }
+    // The ROI NLL is not a column, so only the full image pays for the logs.
+    cal.add_nll_sum(nll_sum(prob, gt));
     let ((mu, me), (mu_r, me_r)) = (pear.means(), pear_roi.means());
     for i in 0..n {
         pear.second(unc[i], soft[i], mu, me);

@@ -18,31 +18,32 @@ fn key(x: f32) -> u32 {
     }
 }
 
-/// `(key << 32) | index` for every value, sorted ascending by key (stable).
+/// `(key << 32) | index` for every value, sorted ascending by key (stable): an LSD radix
+/// sort on four 8-bit digits, skipping digits that all keys share.
 fn sorted_entries(values: &[f32]) -> Vec<u64> {
+    let n = values.len();
+    let mut hist = [[0u32; 256]; 4];
+    for &x in values {
+        let k = key(x);
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * d)) & 255) as usize] += 1;
+        }
+    }
     let mut v: Vec<u64> = values
         .iter()
         .enumerate()
         .map(|(i, &x)| (u64::from(key(x)) << 32) | i as u64)
         .collect();
-    let n = v.len();
-    let mut hist = [[0usize; 256]; 4];
-    for &x in &v {
-        let k = x >> 32;
-        for (d, h) in hist.iter_mut().enumerate() {
-            h[((k >> (8 * d)) & 255) as usize] += 1;
-        }
-    }
     let mut buf = vec![0u64; n];
     for (d, h) in hist.iter().enumerate() {
-        if h.contains(&n) {
+        if h.iter().any(|&c| c as usize == n) {
             continue;
         }
         let mut offset = [0usize; 256];
         let mut total = 0;
         for (o, &c) in offset.iter_mut().zip(h) {
             *o = total;
-            total += c;
+            total += c as usize;
         }
         let shift = 32 + 8 * d;
         for &x in &v {
@@ -69,17 +70,44 @@ fn for_each_tie(sorted: &[u64], mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// Twice the average 1-based rank of every value, in input order.
-fn doubled_ranks(values: &[f32]) -> Vec<u64> {
-    let sorted = sorted_entries(values);
-    let mut ranks = vec![0u64; values.len()];
-    for_each_tie(&sorted, |s, e| {
-        let r2 = (s + 1 + e) as u64;
+/// Twice the average 1-based rank of every value, in input order (at most 2n, and n < 2^31).
+fn doubled_ranks(sorted: &[u64]) -> Vec<u32> {
+    let mut ranks = vec![0u32; sorted.len()];
+    for_each_tie(sorted, |s, e| {
+        let r2 = (s + 1 + e) as u32;
         for &x in &sorted[s..e] {
             ranks[(x & 0xffff_ffff) as usize] = r2;
         }
     });
     ranks
+}
+
+/// Spearman's ρ from the doubled ranks of x (in input order) and the sorted entries of y.
+///
+/// Works exactly in integers: with A = 2·rank, 4·n·cov = Σ A_x A_y − n (n + 1)², and a tie
+/// group of m values with doubled rank A adds m·A² to Σ A².
+fn rank_correlation(ranks_x: &[u32], sorted_y: &[u64]) -> f64 {
+    let n = ranks_x.len() as i128;
+    let (mut sxy, mut syy) = (0u128, 0u128);
+    for_each_tie(sorted_y, |s, e| {
+        let r2 = (s + 1 + e) as u64;
+        let group: u64 = sorted_y[s..e]
+            .iter()
+            .map(|&x| u64::from(ranks_x[(x & 0xffff_ffff) as usize]))
+            .sum();
+        sxy += u128::from(r2) * u128::from(group);
+        syy += u128::from(r2) * u128::from(r2) * (e - s) as u128;
+    });
+    let sxx: u128 = ranks_x
+        .iter()
+        .map(|&r| u128::from(u64::from(r) * u64::from(r)))
+        .sum();
+    let c = n * (n + 1) * (n + 1);
+    let (cov, vx, vy) = (sxy as i128 - c, sxx as i128 - c, syy as i128 - c);
+    if vx == 0 || vy == 0 {
+        return f64::NAN;
+    }
+    cov as f64 / ((vx as f64).sqrt() * (vy as f64).sqrt())
 }
 
 /// Error-detection AUROC and average precision of one sorted score vector.
@@ -126,7 +154,7 @@ fn check_scores(scores: &[f32], labels_len: usize) -> Result<()> {
     if scores.is_empty() {
         return Err(MetricsError::Empty { name: "scores" });
     }
-    if u32::try_from(scores.len()).is_err() {
+    if i32::try_from(scores.len()).is_err() {
         return Err(MetricsError::UnsupportedSize {
             height: 1,
             width: scores.len(),
@@ -158,25 +186,6 @@ pub fn average_precision(scores: &[f32], labels: &[bool]) -> Result<f64> {
     Ok(auroc_ap_sorted(&sorted_entries(scores), labels).1)
 }
 
-/// Pearson's r of doubled-rank vectors, computed exactly in integers before the final division.
-fn rank_correlation(a: &[u64], b: &[u64]) -> f64 {
-    let n = a.len() as i128;
-    let (mut sab, mut saa, mut sbb) = (0u128, 0u128, 0u128);
-    for (&x, &y) in a.iter().zip(b) {
-        let (x, y) = (u128::from(x), u128::from(y));
-        sab += x * y;
-        saa += x * x;
-        sbb += y * y;
-    }
-    // Σ(2r)(2s) − n (n + 1)², since 2·mean rank = n + 1.
-    let c = n * (n + 1) * (n + 1);
-    let (cov, va, vb) = (sab as i128 - c, saa as i128 - c, sbb as i128 - c);
-    if va == 0 || vb == 0 {
-        return f64::NAN;
-    }
-    cov as f64 / ((va as f64).sqrt() * (vb as f64).sqrt())
-}
-
 /// Spearman's ρ of paired f32 values: Pearson's r of their average ranks (ties share the mean
 /// rank, scipy's `spearmanr`). NaN when either input is constant.
 ///
@@ -186,7 +195,10 @@ pub fn spearman(x: &[f32], y: &[f32]) -> Result<f64> {
     check_same_len("x", x.len(), "y", y.len())?;
     check_scores(x, x.len())?;
     check_finite("y", y)?;
-    Ok(rank_correlation(&doubled_ranks(x), &doubled_ranks(y)))
+    Ok(rank_correlation(
+        &doubled_ranks(&sorted_entries(x)),
+        &sorted_entries(y),
+    ))
 }
 
 /// The per-pixel ranking metrics of one mask: error-detection AUROC and AP of `unc` for
@@ -194,15 +206,9 @@ pub fn spearman(x: &[f32], y: &[f32]) -> Result<f64> {
 pub(crate) fn pixel_ranking(unc: &[f32], err: &[bool], soft_err: &[f32]) -> (f64, f64, f64) {
     let sorted = sorted_entries(unc);
     let (auroc, ap) = auroc_ap_sorted(&sorted, err);
-    let mut ranks_u = vec![0u64; unc.len()];
-    for_each_tie(&sorted, |s, e| {
-        let r2 = (s + 1 + e) as u64;
-        for &x in &sorted[s..e] {
-            ranks_u[(x & 0xffff_ffff) as usize] = r2;
-        }
-    });
+    let ranks_u = doubled_ranks(&sorted);
     drop(sorted);
-    let rho = rank_correlation(&ranks_u, &doubled_ranks(soft_err));
+    let rho = rank_correlation(&ranks_u, &sorted_entries(soft_err));
     (auroc, ap, rho)
 }
 

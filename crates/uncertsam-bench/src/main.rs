@@ -45,6 +45,7 @@ enum Command {
 }
 
 fn main() -> Result<ExitCode> {
+    uncertsam_bench::alloc::keep_freed_memory();
     let cli = Cli::parse();
     match cli.command {
         Command::Parity { dirs, backend } => parity::run(&dirs, backend),

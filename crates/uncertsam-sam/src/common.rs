@@ -6,6 +6,8 @@ use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu};
 
+use crate::conv::linear_flat;
+
 /// A `Linear` layer with the official (PyTorch) parameter names.
 pub(crate) fn linear<B: Backend>(
     d_in: usize,
@@ -74,9 +76,9 @@ impl<B: Backend> MlpBlock<B> {
 
     /// Applies the block to the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let h = self.lin1.forward(x);
+        let h = linear_flat(&self.lin1, x);
         let h = if self.gelu { gelu(h) } else { relu(h) };
-        self.lin2.forward(h)
+        linear_flat(&self.lin2, h)
     }
 
     /// The block with its hidden activation passed through `noise` (used by MC dropout).
@@ -85,9 +87,9 @@ impl<B: Backend> MlpBlock<B> {
         x: Tensor<B, D>,
         noise: &mut dyn FnMut(Tensor<B, D>) -> Tensor<B, D>,
     ) -> Tensor<B, D> {
-        let h = self.lin1.forward(x);
+        let h = linear_flat(&self.lin1, x);
         let h = if self.gelu { gelu(h) } else { relu(h) };
-        self.lin2.forward(noise(h))
+        linear_flat(&self.lin2, noise(h))
     }
 }
 
@@ -129,10 +131,10 @@ impl<B: Backend> Mlp<B> {
     ) -> (Tensor<B, D>, Tensor<B, D>) {
         let last = self.layers.len().saturating_sub(1);
         for layer in &self.layers[..last] {
-            x = relu(layer.forward(x));
+            x = relu(linear_flat(layer, x));
         }
         let out = match self.layers.last() {
-            Some(layer) => layer.forward(x.clone()),
+            Some(layer) => linear_flat(layer, x.clone()),
             None => x.clone(),
         };
         (x, out)

@@ -10,7 +10,11 @@ use burn::tensor::activation::softmax;
 
 use crate::common::{LayerNorm2d, MlpBlock, linear};
 use crate::config::SamConfig;
+use crate::conv::{conv_patchify, conv3x3_same, linear_flat};
 use crate::interp::linear_resize_matrix;
+
+/// Target size of one chunk of attention logits (see `Attention::forward`).
+const ATTN_CHUNK_BYTES: usize = 32 << 20;
 
 /// Patch embedding: a strided convolution (`patch_embed.proj`).
 #[derive(Module, Debug)]
@@ -141,14 +145,30 @@ impl<B: Backend> ImageEncoderViT<B> {
     /// # Shapes
     /// - x: `[n, 3, img_size, img_size]` -> `[n, prompt_embed_dim, grid, grid]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let x = self.patch_embed.proj.forward(x).permute([0, 2, 3, 1]); // [n, g, g, dim]
-        let mut x = x + self.pos_embed.val();
+        let mut x = self.embed_patches(x);
         for block in &self.blocks {
             x = block.forward(x);
         }
-        let x = x.permute([0, 3, 1, 2]); // [n, dim, g, g]
-        let x = self.neck.ln1.forward(self.neck.conv1.forward(x));
-        self.neck.ln2.forward(self.neck.conv2.forward(x))
+        self.forward_neck(x)
+    }
+
+    /// Patch embedding plus absolute positions.
+    ///
+    /// # Shapes
+    /// - x: `[n, 3, img_size, img_size]` -> `[n, grid, grid, embed_dim]`
+    pub fn embed_patches(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = conv_patchify(&self.patch_embed.proj, x).permute([0, 2, 3, 1]);
+        x + self.pos_embed.val()
+    }
+
+    /// The neck.
+    ///
+    /// # Shapes
+    /// - x: `[n, grid, grid, embed_dim]` -> `[n, prompt_embed_dim, grid, grid]`
+    pub fn forward_neck(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        let x = x.permute([0, 3, 1, 2]);
+        let x = self.neck.ln1.forward(conv_patchify(&self.neck.conv1, x));
+        self.neck.ln2.forward(conv3x3_same(&self.neck.conv2, x))
     }
 }
 
@@ -178,9 +198,7 @@ impl<B: Backend> Attention<B> {
         let [n, h, w, dim] = x.dims();
         let heads = self.num_heads;
         let hd = dim / heads;
-        let qkv = self
-            .qkv
-            .forward(x)
+        let qkv = linear_flat(&self.qkv, x)
             .reshape([n, h * w, 3, heads, hd])
             .permute([2, 0, 3, 1, 4])
             .reshape([3, n * heads, h * w, hd]);
@@ -188,19 +206,47 @@ impl<B: Backend> Attention<B> {
         let k = qkv.clone().slice([1..2]).reshape([n * heads, h * w, hd]);
         let v = qkv.slice([2..3]).reshape([n * heads, h * w, hd]);
         let scale = (hd as f64).powf(-0.5);
-        let mut attn = (q.clone() * scale).matmul(k.swap_dims(1, 2)); // [n*heads, hw, hw]
-        if let (Some(rh), Some(rw)) = (&self.rel_pos_h, &self.rel_pos_w) {
-            let rh = get_rel_pos(h, h, rh.val());
-            let rw = get_rel_pos(w, w, rw.val());
-            attn = add_decomposed_rel_pos(attn, q, rh, rw, [h, w]);
+        // Decomposed relative positions for every query, computed once: [n*heads, h, w, h|w].
+        let rel = match (&self.rel_pos_h, &self.rel_pos_w) {
+            (Some(rh), Some(rw)) => Some(rel_pos_terms(
+                q.clone(),
+                get_rel_pos(h, h, rh.val()),
+                get_rel_pos(w, w, rw.val()),
+                [h, w],
+            )),
+            _ => None,
+        };
+        let kt = k.swap_dims(1, 2); // [n*heads, hd, hw]
+        let b = n * heads;
+        // Queries go in chunks of whole image rows so that one chunk's logits stay near
+        // ATTN_CHUNK_BYTES (cache-sized) instead of n*heads*(hw)^2 floats (805 MB in ViT-B).
+        let bytes_per_row = b * w * h * w * 4;
+        let rows = (ATTN_CHUNK_BYTES / bytes_per_row.max(1)).clamp(1, h);
+        let mut outs = Vec::with_capacity(h.div_ceil(rows));
+        for y0 in (0..h).step_by(rows) {
+            let y1 = (y0 + rows).min(h);
+            let qc = q.clone().slice([0..b, y0 * w..y1 * w]);
+            let mut attn = (qc * scale).matmul(kt.clone()); // [b, rows*w, hw]
+            if let Some((rel_h, rel_w)) = &rel {
+                let r = y1 - y0;
+                let attn5 = attn.reshape([b, r, w, h, w])
+                    + rel_h.clone().slice([0..b, y0..y1]).reshape([b, r, w, h, 1])
+                    + rel_w.clone().slice([0..b, y0..y1]).reshape([b, r, w, 1, w]);
+                attn = attn5.reshape([b, r * w, h * w]);
+            }
+            outs.push(softmax(attn, 2).matmul(v.clone()));
         }
-        let attn = softmax(attn, 2);
+        let attn = if outs.len() == 1 {
+            outs.pop()
+        } else {
+            Some(Tensor::cat(outs, 1))
+        };
         let x = attn
-            .matmul(v)
+            .unwrap_or_else(|| Tensor::zeros([n * heads, h * w, hd], &q.device()))
             .reshape([n, heads, h, w, hd])
             .permute([0, 2, 3, 1, 4])
             .reshape([n, h, w, dim]);
-        self.proj.forward(x)
+        linear_flat(&self.proj, x)
     }
 }
 
@@ -238,20 +284,21 @@ pub fn get_rel_pos<B: Backend>(
     table.select(0, idx).reshape([q_size, k_size, c])
 }
 
-/// Adds `q . R_h` and `q . R_w` to the attention logits without materialising the 5-D sum.
+/// The decomposed relative-position terms `rel_h[b, y, x, ky] = q[b, y, x] . R_h[y, ky]` and
+/// `rel_w[b, y, x, kx] = q[b, y, x] . R_w[x, kx]` (`add_decomposed_rel_pos` adds them to the
+/// logits; here they are added chunk by chunk without materialising the 5-D sum).
 ///
 /// # Shapes
-/// - attn: `[b, h*w, h*w]`, q: `[b, h*w, c]`, rh: `[h, h, c]`, rw: `[w, w, c]` -> `[b, h*w, h*w]`
-fn add_decomposed_rel_pos<B: Backend>(
-    attn: Tensor<B, 3>,
+/// - q: `[b, h*w, c]`, rh: `[h, h, c]`, rw: `[w, w, c]` -> `[b, h, w, h]`, `[b, h, w, w]`
+fn rel_pos_terms<B: Backend>(
     q: Tensor<B, 3>,
     rh: Tensor<B, 3>,
     rw: Tensor<B, 3>,
     [h, w]: [usize; 2],
-) -> Tensor<B, 3> {
+) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [b, _, c] = q.dims();
     let r_q = q.reshape([b, h, w, c]);
-    // rel_h[b, y, x, k] = sum_c r_q[b, y, x, c] rh[y, k, c]: batched over y.
+    // Batched over y: [h, b*w, c] @ [h, c, h].
     let rel_h = r_q
         .clone()
         .permute([1, 0, 2, 3])
@@ -259,17 +306,14 @@ fn add_decomposed_rel_pos<B: Backend>(
         .matmul(rh.swap_dims(1, 2))
         .reshape([h, b, w, h])
         .permute([1, 0, 2, 3]);
-    // rel_w[b, y, x, k] = sum_c r_q[b, y, x, c] rw[x, k, c]: batched over x.
+    // Batched over x: [w, b*h, c] @ [w, c, w].
     let rel_w = r_q
         .permute([2, 0, 1, 3])
         .reshape([w, b * h, c])
         .matmul(rw.swap_dims(1, 2))
         .reshape([w, b, h, w])
         .permute([1, 2, 0, 3]);
-    let attn = attn.reshape([b, h, w, h, w])
-        + rel_h.reshape([b, h, w, h, 1])
-        + rel_w.reshape([b, h, w, 1, w]);
-    attn.reshape([b, h * w, h * w])
+    (rel_h, rel_w)
 }
 
 /// Zero-pads `[n, h, w, c]` to multiples of `ws` and cuts it into `[n * windows, ws, ws, c]`.

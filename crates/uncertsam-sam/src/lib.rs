@@ -22,6 +22,7 @@
 
 mod common;
 mod config;
+mod conv;
 mod error;
 mod image_encoder;
 mod interp;

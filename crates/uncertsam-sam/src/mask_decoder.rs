@@ -9,6 +9,7 @@ use burn::tensor::activation::{gelu, relu};
 
 use crate::common::{LayerNorm2d, Mlp};
 use crate::config::SamConfig;
+use crate::conv::{conv_transpose_2x2, linear_flat};
 use crate::noise::{DecoderSite, NoiseHook};
 use crate::transformer::TwoWayTransformer;
 
@@ -123,8 +124,8 @@ impl<B: Backend> MaskDecoder<B> {
         let iou_token_out = hs.clone().slice([0..b, 0..1]).reshape([b, d]);
         let src = src.swap_dims(1, 2).reshape([b, d, eh, ew]);
         let up = &self.output_upscaling;
-        let upscaled = gelu(up.ln.forward(up.conv1.forward(src)));
-        let upscaled = gelu(up.conv2.forward(upscaled)); // [b, d/8, 4E, 4E]
+        let upscaled = gelu(up.ln.forward(conv_transpose_2x2(&up.conv1, src)));
+        let upscaled = gelu(conv_transpose_2x2(&up.conv2, upscaled)); // [b, d/8, 4E, 4E]
         let [_, c8, uh, uw] = upscaled.dims();
 
         let mut hyper = Vec::with_capacity(n);
@@ -141,7 +142,7 @@ impl<B: Backend> MaskDecoder<B> {
             if i == 0 {
                 token0_hidden = Some(x.clone().reshape([b, x.dims()[2]]));
             }
-            hyper.push(mlp.layers[last].forward(x)); // [b, 1, d/8]
+            hyper.push(linear_flat(&mlp.layers[last], x)); // [b, 1, d/8]
         }
         let hyper_in = Tensor::cat(hyper, 1); // [b, n, d/8]
         let masks = hyper_in

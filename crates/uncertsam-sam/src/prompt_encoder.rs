@@ -9,6 +9,7 @@ use burn::tensor::activation::gelu;
 
 use crate::common::LayerNorm2d;
 use crate::config::SamConfig;
+use crate::conv::conv_patchify;
 
 /// Random-Fourier positional encoding (`pe_layer`), computed in f32 as the official code does.
 #[derive(Module, Debug)]
@@ -237,9 +238,9 @@ impl<B: Backend> PromptEncoder<B> {
         let dense = match &prompts.masks {
             Some(masks) => {
                 let md = &self.mask_downscaling;
-                let x = gelu(md.ln1.forward(md.conv1.forward(masks.clone())));
-                let x = gelu(md.ln2.forward(md.conv2.forward(x)));
-                md.conv3.forward(x)
+                let x = gelu(md.ln1.forward(conv_patchify(&md.conv1, masks.clone())));
+                let x = gelu(md.ln2.forward(conv_patchify(&md.conv2, x)));
+                conv_patchify(&md.conv3, x)
             }
             None => {
                 let [h, w] = self.image_embedding_size;

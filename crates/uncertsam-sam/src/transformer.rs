@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
 use crate::common::{MlpBlock, linear};
+use crate::conv::linear_flat;
 use crate::noise::{DecoderSite, NoiseHook};
 
 /// Attention with optional channel downsampling of queries, keys and values.
@@ -42,16 +43,16 @@ impl<B: Backend> Attention<B> {
             x.reshape([b, n, self.num_heads, c / self.num_heads])
                 .swap_dims(1, 2)
         };
-        let q = split(self.q_proj.forward(q));
-        let k = split(self.k_proj.forward(k));
-        let v = split(self.v_proj.forward(v));
+        let q = split(linear_flat(&self.q_proj, q));
+        let k = split(linear_flat(&self.k_proj, k));
+        let v = split(linear_flat(&self.v_proj, v));
         let [b, h, nq, c] = q.dims();
         let attn = q.matmul(k.swap_dims(2, 3)) / (c as f64).sqrt();
         let out = softmax(attn, 3)
             .matmul(v)
             .swap_dims(1, 2)
             .reshape([b, nq, h * c]);
-        self.out_proj.forward(out)
+        linear_flat(&self.out_proj, out)
     }
 }
 

@@ -4,8 +4,18 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::hint::black_box;
 use uncertsam_metrics::{MaskInputs, mask_metrics};
 
-/// A disc-shaped GT, a shifted disc prediction and smooth, noisy p and u maps.
-fn synthetic(side: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>, Vec<f32>, Vec<f32>) {
+/// One synthetic mask's maps.
+struct Synthetic {
+    pred: Vec<u8>,
+    gt: Vec<u8>,
+    prob: Vec<f32>,
+    unc: Vec<f32>,
+    std: Vec<f32>,
+}
+
+/// A disc-shaped GT, a shifted disc prediction and smooth, noisy p and u maps (the same mask
+/// as `fixtures/metrics/time_python.py`).
+fn synthetic(side: usize) -> Synthetic {
     let n = side * side;
     let (mut gt, mut pred) = (vec![0u8; n], vec![0u8; n]);
     let (mut prob, mut unc, mut std) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
@@ -31,13 +41,19 @@ fn synthetic(side: usize) -> (Vec<u8>, Vec<u8>, Vec<f32>, Vec<f32>, Vec<f32>) {
             std[k] = 0.5 * unc[k];
         }
     }
-    (pred, gt, prob, unc, std)
+    Synthetic {
+        pred,
+        gt,
+        prob,
+        unc,
+        std,
+    }
 }
 
 fn per_mask(c: &mut Criterion) {
     let side = 1024;
-    let (pred, gt, prob, unc, std) = synthetic(side);
-    let inputs = MaskInputs::new(&pred, &gt, &prob, &unc, side, side).with_std(&std);
+    let m = synthetic(side);
+    let inputs = MaskInputs::new(&m.pred, &m.gt, &m.prob, &m.unc, side, side).with_std(&m.std);
     c.bench_function("mask_metrics_1024x1024", |b| {
         b.iter(|| mask_metrics(black_box(&inputs)).expect("valid inputs"))
     });

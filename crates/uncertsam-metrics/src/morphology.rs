@@ -136,7 +136,7 @@ mod tests {
                 s = s
                     .wrapping_mul(6364136223846793005)
                     .wrapping_add(1442695040888963407);
-                u8::from((s >> 33) % 3 != 0)
+                u8::from(!(s >> 33).is_multiple_of(3))
             })
             .collect()
     }

@@ -19,7 +19,8 @@ fn key(x: f32) -> u32 {
 }
 
 /// `(key << 32) | index` for every value, sorted ascending by key (stable): an LSD radix
-/// sort on four 8-bit digits, skipping digits that all keys share.
+/// sort on four 8-bit digits, skipping digits that all keys share. The first pass scatters
+/// straight from `values`.
 fn sorted_entries(values: &[f32]) -> Vec<u64> {
     let n = values.len();
     let mut hist = [[0u32; 256]; 4];
@@ -29,22 +30,35 @@ fn sorted_entries(values: &[f32]) -> Vec<u64> {
             h[((k >> (8 * d)) & 255) as usize] += 1;
         }
     }
-    let mut v: Vec<u64> = values
-        .iter()
-        .enumerate()
-        .map(|(i, &x)| (u64::from(key(x)) << 32) | i as u64)
-        .collect();
-    let mut buf = vec![0u64; n];
-    for (d, h) in hist.iter().enumerate() {
-        if h.iter().any(|&c| c as usize == n) {
-            continue;
-        }
+    let offsets = |h: &[u32; 256]| {
         let mut offset = [0usize; 256];
         let mut total = 0;
         for (o, &c) in offset.iter_mut().zip(h) {
             *o = total;
             total += c as usize;
         }
+        offset
+    };
+    let mut digits = (0..4).filter(|&d| !hist[d].iter().any(|&c| c as usize == n));
+    let Some(first) = digits.next() else {
+        // Every key is equal: index order is sorted.
+        return values
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| (u64::from(key(x)) << 32) | i as u64)
+            .collect();
+    };
+    let mut v = vec![0u64; n];
+    let mut offset = offsets(&hist[first]);
+    for (i, &x) in values.iter().enumerate() {
+        let k = key(x);
+        let b = ((k >> (8 * first)) & 255) as usize;
+        v[offset[b]] = (u64::from(k) << 32) | i as u64;
+        offset[b] += 1;
+    }
+    let mut buf = vec![0u64; n];
+    for d in digits {
+        let mut offset = offsets(&hist[d]);
         let shift = 32 + 8 * d;
         for &x in &v {
             let b = ((x >> shift) & 255) as usize;

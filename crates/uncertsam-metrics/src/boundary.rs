@@ -14,7 +14,7 @@ pub fn boundary_radius(height: usize, width: usize, ratio: f64) -> usize {
 /// foreground pixels within Chebyshev distance d of background or of the image border.
 ///
 /// `mask` must hold `height × width` values (checked by the callers).
-pub fn mask_boundary(mask: &[u8], height: usize, width: usize, d: usize) -> Vec<u8> {
+pub(crate) fn mask_boundary(mask: &[u8], height: usize, width: usize, d: usize) -> Vec<u8> {
     let eroded = erode_box(mask, height, width, d);
     mask.iter()
         .zip(&eroded)

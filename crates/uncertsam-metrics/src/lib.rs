@@ -38,7 +38,7 @@ pub mod dataset;
 mod error;
 mod inputs;
 mod mask;
-pub mod morphology;
+mod morphology;
 pub mod ranking;
 pub mod risk_coverage;
 pub mod roi;

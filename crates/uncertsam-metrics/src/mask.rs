@@ -7,7 +7,7 @@ use crate::calibration::{CalibrationAccumulator, nll_sum};
 use crate::error::Result;
 use crate::inputs::MaskInputs;
 use crate::ranking::pixel_ranking;
-use crate::roi::dilated_roi;
+use crate::roi::dilated_roi_unchecked;
 use crate::segmentation::Confusion;
 use crate::uncertainty::{PearsonSums, soft_error_pixel};
 
@@ -211,7 +211,7 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
         ..
     } = *inputs;
     let n = pred.len();
-    let roi = dilated_roi(gt, height, width);
+    let roi = dilated_roi_unchecked(gt, height, width);
 
     let (mut conf, mut conf_roi) = (Confusion::default(), Confusion::default());
     let (mut cal, mut cal_roi) = (CalibrationAccumulator::new(), CalibrationAccumulator::new());

@@ -1,5 +1,6 @@
 //! The paper's region of interest: the ground truth dilated by a box (`get_dilated_roi`).
 
+use crate::error::{MetricsError, Result};
 use crate::morphology::dilate_box;
 
 /// Ratio of the image diagonal used for the ROI dilation radius.
@@ -14,8 +15,26 @@ pub fn roi_radius(height: usize, width: usize) -> usize {
 /// The ROI mask: `gt` (nonzero = foreground) dilated by a (2d+1)² box with
 /// d = [`roi_radius`], zero-padded. Empty ground truth gives an empty ROI.
 ///
-/// `gt` must hold `height × width` values (checked by the callers).
-pub fn dilated_roi(gt: &[u8], height: usize, width: usize) -> Vec<u8> {
+/// # Errors
+/// [`MetricsError::ShapeMismatch`] when `gt` does not hold `height × width` values, and
+/// [`MetricsError::UnsupportedSize`] for an empty mask.
+pub fn dilated_roi(gt: &[u8], height: usize, width: usize) -> Result<Vec<u8>> {
+    let expected = height.checked_mul(width).filter(|&n| n > 0);
+    let expected = expected.ok_or(MetricsError::UnsupportedSize { height, width })?;
+    if gt.len() != expected {
+        return Err(MetricsError::ShapeMismatch {
+            name: "gt",
+            len: gt.len(),
+            height,
+            width,
+            expected,
+        });
+    }
+    Ok(dilated_roi_unchecked(gt, height, width))
+}
+
+/// [`dilated_roi`] for inputs already validated.
+pub(crate) fn dilated_roi_unchecked(gt: &[u8], height: usize, width: usize) -> Vec<u8> {
     dilate_box(gt, height, width, roi_radius(height, width))
 }
 

@@ -166,7 +166,7 @@ fn radii_roi_and_bin_edges_match_the_python_reference() {
             case.raw["boundary_radius_1"].as_u64().expect("r")
         );
         assert_eq!(
-            dilated_roi(&case.gt, h, w),
+            dilated_roi(&case.gt, h, w).expect("valid"),
             bits(case.raw["roi"].as_str().expect("roi")),
             "{}",
             case.name

@@ -202,9 +202,9 @@ impl<B: Backend> Attention<B> {
             .reshape([n, h * w, 3, heads, hd])
             .permute([2, 0, 3, 1, 4])
             .reshape([3, n * heads, h * w, hd]);
-        let q = qkv.clone().slice([0..1]).reshape([n * heads, h * w, hd]);
-        let k = qkv.clone().slice([1..2]).reshape([n * heads, h * w, hd]);
-        let v = qkv.slice([2..3]).reshape([n * heads, h * w, hd]);
+        let q = qkv.clone().narrow(0, 0, 1).reshape([n * heads, h * w, hd]);
+        let k = qkv.clone().narrow(0, 1, 1).reshape([n * heads, h * w, hd]);
+        let v = qkv.narrow(0, 2, 1).reshape([n * heads, h * w, hd]);
         let scale = (hd as f64).powf(-0.5);
         // Decomposed relative positions for every query, computed once: [n*heads, h, w, h|w].
         let rel = match (&self.rel_pos_h, &self.rel_pos_w) {

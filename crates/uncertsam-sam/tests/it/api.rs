@@ -63,7 +63,7 @@ fn batched_prompts_decode_like_single_prompts() {
                 true,
             )
             .expect("decode");
-        let batched = values(all.low_res_logits.clone().slice([i..i + 1]));
+        let batched = values(all.low_res_logits.clone().narrow(0, i, 1));
         let single = values(one.low_res_logits);
         let max = batched
             .iter()
@@ -71,7 +71,7 @@ fn batched_prompts_decode_like_single_prompts() {
             .map(|(a, b)| (a - b).abs())
             .fold(0f32, f32::max);
         assert!(max < 1e-5, "row {i}: {max}");
-        let iou_b = values(all.iou_predictions.clone().slice([i..i + 1]));
+        let iou_b = values(all.iou_predictions.clone().narrow(0, i, 1));
         let iou_s = values(one.iou_predictions);
         assert!(
             iou_b.iter().zip(&iou_s).all(|(a, b)| (a - b).abs() < 1e-5),

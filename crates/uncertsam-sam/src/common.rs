@@ -7,6 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::{gelu, relu};
 
 use crate::conv::linear_flat;
+use crate::parallel::par_rows;
 
 /// A `Linear` layer with the official (PyTorch) parameter names.
 pub(crate) fn linear<B: Backend>(
@@ -77,7 +78,11 @@ impl<B: Backend> MlpBlock<B> {
     /// Applies the block to the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let h = linear_flat(&self.lin1, x);
-        let h = if self.gelu { gelu(h) } else { relu(h) };
+        let h = if self.gelu {
+            par_activation(h, gelu)
+        } else {
+            relu(h)
+        };
         linear_flat(&self.lin2, h)
     }
 
@@ -91,6 +96,17 @@ impl<B: Backend> MlpBlock<B> {
         let h = if self.gelu { gelu(h) } else { relu(h) };
         linear_flat(&self.lin2, noise(h))
     }
+}
+
+/// An element-wise activation over row blocks in parallel (see `parallel::par_rows`).
+fn par_activation<B: Backend, const D: usize>(
+    x: Tensor<B, D>,
+    f: fn(Tensor<B, 2>) -> Tensor<B, 2>,
+) -> Tensor<B, D> {
+    let dims = x.dims();
+    let cols = dims[D - 1];
+    let rows = x.shape().num_elements() / cols.max(1);
+    par_rows(x.reshape([rows, cols]), f).reshape(dims)
 }
 
 /// The decoder's MLP: `num_layers` Linear layers with ReLU between them (`layers.{i}`).

@@ -12,6 +12,7 @@ use crate::common::{LayerNorm2d, MlpBlock, linear};
 use crate::config::SamConfig;
 use crate::conv::{conv_patchify, conv3x3_same, linear_flat};
 use crate::interp::linear_resize_matrix;
+use crate::parallel::{par_map, threads};
 
 /// Target size of one chunk of attention logits (see `Attention::forward`).
 const ATTN_CHUNK_BYTES: usize = 32 << 20;
@@ -219,27 +220,50 @@ impl<B: Backend> Attention<B> {
         let kt = k.swap_dims(1, 2); // [n*heads, hd, hw]
         let b = n * heads;
         // Queries go in chunks of whole image rows so that one chunk's logits stay near
-        // ATTN_CHUNK_BYTES (cache-sized) instead of n*heads*(hw)^2 floats (805 MB in ViT-B).
+        // ATTN_CHUNK_BYTES (cache-sized) instead of n*heads*(hw)^2 floats (805 MB in ViT-B);
+        // many windows are instead split over the batch. Chunks run on parallel threads.
         let bytes_per_row = b * w * h * w * 4;
         let rows = (ATTN_CHUNK_BYTES / bytes_per_row.max(1)).clamp(1, h);
-        let mut outs = Vec::with_capacity(h.div_ceil(rows));
-        for y0 in (0..h).step_by(rows) {
-            let y1 = (y0 + rows).min(h);
-            let qc = q.clone().slice([0..b, y0 * w..y1 * w]);
-            let mut attn = (qc * scale).matmul(kt.clone()); // [b, rows*w, hw]
+        let t = threads();
+        let chunks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> =
+            if b >= 2 * t && rows == h {
+                let per = b.div_ceil(t);
+                (0..b)
+                    .step_by(per)
+                    .map(|b0| (b0..(b0 + per).min(b), 0..h))
+                    .collect()
+            } else {
+                (0..h)
+                    .step_by(rows)
+                    .map(|y0| (0..b, y0..(y0 + rows).min(h)))
+                    .collect()
+            };
+        let mut outs = par_map(chunks, |(bs, ys)| {
+            let (bc, r) = (bs.len(), ys.len());
+            let qc = q.clone().slice([bs.clone(), ys.start * w..ys.end * w]);
+            let kc = kt.clone().slice([bs.clone()]);
+            let mut attn = (qc * scale).matmul(kc); // [bc, r*w, hw]
             if let Some((rel_h, rel_w)) = &rel {
-                let r = y1 - y0;
-                let attn5 = attn.reshape([b, r, w, h, w])
-                    + rel_h.clone().slice([0..b, y0..y1]).reshape([b, r, w, h, 1])
-                    + rel_w.clone().slice([0..b, y0..y1]).reshape([b, r, w, 1, w]);
-                attn = attn5.reshape([b, r * w, h * w]);
+                let attn5 = attn.reshape([bc, r, w, h, w])
+                    + rel_h
+                        .clone()
+                        .slice([bs.clone(), ys.clone()])
+                        .reshape([bc, r, w, h, 1])
+                    + rel_w
+                        .clone()
+                        .slice([bs.clone(), ys.clone()])
+                        .reshape([bc, r, w, 1, w]);
+                attn = attn5.reshape([bc, r * w, h * w]);
             }
-            outs.push(softmax(attn, 2).matmul(v.clone()));
-        }
-        let attn = if outs.len() == 1 {
-            outs.pop()
-        } else {
-            Some(Tensor::cat(outs, 1))
+            let vc = v.clone().slice([bs]);
+            (softmax(attn, 2).matmul(vc), r == h)
+        });
+        let by_batch = outs.first().is_some_and(|(_, full)| *full) && outs.len() > 1;
+        let outs: Vec<Tensor<B, 3>> = outs.drain(..).map(|(o, _)| o).collect();
+        let attn = match outs.len() {
+            0 => None,
+            1 => outs.into_iter().next(),
+            _ => Some(Tensor::cat(outs, if by_batch { 0 } else { 1 })),
         };
         let x = attn
             .unwrap_or_else(|| Tensor::zeros([n * heads, h * w, hd], &q.device()))

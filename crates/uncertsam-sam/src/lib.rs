@@ -28,6 +28,7 @@ mod image_encoder;
 mod interp;
 mod mask_decoder;
 mod noise;
+mod parallel;
 pub mod parity;
 mod postprocess;
 mod preprocess;

@@ -217,25 +217,34 @@ impl<B: Backend> Attention<B> {
             )),
             _ => None,
         };
-        let kt = k.swap_dims(1, 2); // [n*heads, hd, hw]
         let b = n * heads;
-        // Queries go in chunks of whole image rows so that one chunk's logits stay near
-        // ATTN_CHUNK_BYTES (cache-sized) instead of n*heads*(hw)^2 floats (805 MB in ViT-B);
-        // many windows are instead split over the batch. Chunks run on parallel threads.
-        let bytes_per_row = b * w * h * w * 4;
-        let rows = (ATTN_CHUNK_BYTES / bytes_per_row.max(1)).clamp(1, h);
+        // Keys transposed once into standard layout ([b * hd, hw] forces the copy), so chunks
+        // slice a contiguous array instead of re-copying the transposed view per chunk.
+        let kt = k
+            .swap_dims(1, 2)
+            .reshape([b * hd, h * w])
+            .reshape([b, hd, h * w]);
+        // Attention logits go in chunks of about ATTN_CHUNK_BYTES (cache-friendly, and not
+        // n*heads*(hw)^2 floats at once: 805 MB in ViT-B): several heads/windows per chunk when
+        // they fit, else one head and a block of query rows. Chunks run on parallel threads.
+        // (ndarray's matmul copies its operands, so a chunk copies only its own head's K and V.)
+        let per_batch = h * w * h * w * 4;
         let t = threads();
         let chunks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> =
-            if b >= 2 * t && rows == h {
-                let per = b.div_ceil(t);
+            if per_batch <= ATTN_CHUNK_BYTES {
+                let gb = (ATTN_CHUNK_BYTES / per_batch).clamp(1, b.div_ceil(t).max(1));
                 (0..b)
-                    .step_by(per)
-                    .map(|b0| (b0..(b0 + per).min(b), 0..h))
+                    .step_by(gb)
+                    .map(|b0| (b0..(b0 + gb).min(b), 0..h))
                     .collect()
             } else {
-                (0..h)
-                    .step_by(rows)
-                    .map(|y0| (0..b, y0..(y0 + rows).min(h)))
+                let rows = (ATTN_CHUNK_BYTES / (w * h * w * 4)).clamp(1, h);
+                (0..b)
+                    .flat_map(|bi| {
+                        (0..h)
+                            .step_by(rows)
+                            .map(move |y0| (bi..bi + 1, y0..(y0 + rows).min(h)))
+                    })
                     .collect()
             };
         let mut outs = par_map(chunks, |(bs, ys)| {
@@ -258,12 +267,23 @@ impl<B: Backend> Attention<B> {
             let vc = v.clone().slice([bs]);
             (softmax(attn, 2).matmul(vc), r == h)
         });
-        let by_batch = outs.first().is_some_and(|(_, full)| *full) && outs.len() > 1;
-        let outs: Vec<Tensor<B, 3>> = outs.drain(..).map(|(o, _)| o).collect();
-        let attn = match outs.len() {
+        // Reassemble: chunks are ordered by batch, then by query rows.
+        let mut per_b: Vec<Tensor<B, 3>> = Vec::new();
+        let mut row_parts: Vec<Tensor<B, 3>> = Vec::new();
+        for (o, full) in outs.drain(..) {
+            if full {
+                per_b.push(o);
+            } else {
+                row_parts.push(o);
+                if row_parts.iter().map(|p| p.dims()[1]).sum::<usize>() == h * w {
+                    per_b.push(Tensor::cat(std::mem::take(&mut row_parts), 1));
+                }
+            }
+        }
+        let attn = match per_b.len() {
             0 => None,
-            1 => outs.into_iter().next(),
-            _ => Some(Tensor::cat(outs, if by_batch { 0 } else { 1 })),
+            1 => per_b.pop(),
+            _ => Some(Tensor::cat(per_b, 0)),
         };
         let x = attn
             .unwrap_or_else(|| Tensor::zeros([n * heads, h * w, hd], &q.device()))

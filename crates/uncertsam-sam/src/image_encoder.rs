@@ -196,6 +196,11 @@ impl<B: Backend> Attention<B> {
     /// # Shapes
     /// - x: `[n, h, w, dim]` -> `[n, h, w, dim]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.forward_chunked(x, ATTN_CHUNK_BYTES)
+    }
+
+    /// `forward` with attention logits computed in chunks of about `chunk_bytes`.
+    fn forward_chunked(&self, x: Tensor<B, 4>, chunk_bytes: usize) -> Tensor<B, 4> {
         let [n, h, w, dim] = x.dims();
         let heads = self.num_heads;
         let hd = dim / heads;
@@ -231,14 +236,14 @@ impl<B: Backend> Attention<B> {
         let per_batch = h * w * h * w * 4;
         let t = threads();
         let chunks: Vec<(std::ops::Range<usize>, std::ops::Range<usize>)> =
-            if per_batch <= ATTN_CHUNK_BYTES {
-                let gb = (ATTN_CHUNK_BYTES / per_batch).clamp(1, b.div_ceil(t).max(1));
+            if per_batch <= chunk_bytes {
+                let gb = (chunk_bytes / per_batch).clamp(1, b.div_ceil(t).max(1));
                 (0..b)
                     .step_by(gb)
                     .map(|b0| (b0..(b0 + gb).min(b), 0..h))
                     .collect()
             } else {
-                let rows = (ATTN_CHUNK_BYTES / (w * h * w * 4)).clamp(1, h);
+                let rows = (chunk_bytes / (w * h * w * 4)).clamp(1, h);
                 (0..b)
                     .flat_map(|bi| {
                         (0..h)
@@ -397,5 +402,70 @@ fn window_unpartition<B: Backend>(
         x.slice([0..n, 0..h, 0..w, 0..c])
     } else {
         x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+
+    type B = NdArray<f32>;
+
+    /// A global-attention layer with random weights, including the relative-position tables.
+    fn random_attention(dim: usize, heads: usize, side: usize) -> Attention<B> {
+        let device = Default::default();
+        let mut c = SamConfig::tiny();
+        c.encoder_embed_dim = dim;
+        c.encoder_num_heads = heads;
+        let mut a = ImageEncoderViT::<B>::new(&c, &device).blocks.remove(1).attn;
+        let rnd = |shape: [usize; 2]| {
+            Param::from_tensor(Tensor::random(
+                shape,
+                Distribution::Normal(0.0, 0.5),
+                &device,
+            ))
+        };
+        a.rel_pos_h = Some(rnd([2 * side - 1, dim / heads]));
+        a.rel_pos_w = Some(rnd([2 * side - 1, dim / heads]));
+        a
+    }
+
+    #[test]
+    fn chunked_attention_equals_unchunked_for_every_chunk_shape() {
+        let device = Default::default();
+        let (side, dim, heads) = (12, 16, 2);
+        let attn = random_attention(dim, heads, side);
+        let x = Tensor::<B, 4>::random(
+            [2, side, side, dim],
+            Distribution::Normal(0.0, 1.0),
+            &device,
+        );
+        let whole = attn
+            .forward_chunked(x.clone(), usize::MAX)
+            .into_data()
+            .to_vec::<f32>()
+            .expect("f32");
+        let per_head_logits = side * side * side * side * 4;
+        // Several heads per chunk, one head per chunk, and blocks of 1, 5 and all query rows.
+        for budget in [
+            per_head_logits * 3,
+            per_head_logits,
+            side * side * side * 4 * 5,
+            1,
+        ] {
+            let chunked = attn
+                .forward_chunked(x.clone(), budget)
+                .into_data()
+                .to_vec::<f32>()
+                .expect("f32");
+            let max = whole
+                .iter()
+                .zip(&chunked)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(max < 1e-5, "budget {budget}: max diff {max}");
+        }
     }
 }

@@ -53,7 +53,7 @@ pub fn ece_bin(p: f32, edges: &[f32; ECE_BINS + 1]) -> usize {
 /// Streaming ECE / Brier / NLL accumulator over any number of pixels, masks or threads.
 ///
 /// Sums are f64; [`CalibrationAccumulator::merge`] is exact up to f64 addition order.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct CalibrationAccumulator {
     edges: [f32; ECE_BINS + 1],
     count: [u64; ECE_BINS + 1],

@@ -84,6 +84,19 @@ impl DatasetAccumulator {
         Ok(metrics)
     }
 
+    /// Adds a mask whose metrics and calibration were computed earlier (see
+    /// [`crate::mask_metrics_with_calibration`]); equivalent to the `update` that produced them.
+    pub fn push(
+        &mut self,
+        metrics: MaskMetrics,
+        iou_pred: Option<f64>,
+        calibration: &CalibrationAccumulator,
+    ) {
+        self.rows.push(metrics);
+        self.iou_preds.push(iou_pred);
+        self.pooled.merge(calibration);
+    }
+
     /// Appends another accumulator's masks after this one's. The bootstrap depends on the
     /// order of masks, so merge shards in a fixed order for reproducible intervals.
     pub fn merge(&mut self, other: &Self) {

@@ -50,6 +50,6 @@ pub use calibration::{CalibrationAccumulator, PooledCalibration, ReliabilityBin}
 pub use dataset::{ColumnSummary, Correlation, DatasetAccumulator, DatasetMetrics};
 pub use error::{MetricsError, Result};
 pub use inputs::MaskInputs;
-pub use mask::{MaskMetrics, mask_metrics};
+pub use mask::{MaskMetrics, mask_metrics, mask_metrics_with_calibration};
 pub use risk_coverage::RiskCoverage;
 pub use segmentation::{Confusion, SegmentationMetrics};

@@ -147,6 +147,45 @@ impl MaskMetrics {
     ];
 
     /// All values, in the order of [`MaskMetrics::COLUMNS`].
+    /// Rebuilds metrics from [`MaskMetrics::values`] (the inverse of `values`).
+    pub fn from_values(v: [f64; 32]) -> Self {
+        Self {
+            iou: v[0],
+            dice: v[1],
+            mae: v[2],
+            ber: v[3],
+            acc: v[4],
+            prec: v[5],
+            rec: v[6],
+            f1: v[7],
+            iou_roi: v[8],
+            dice_roi: v[9],
+            mae_roi: v[10],
+            ber_roi: v[11],
+            acc_roi: v[12],
+            prec_roi: v[13],
+            rec_roi: v[14],
+            f1_roi: v[15],
+            biou_2: v[16],
+            biou_1: v[17],
+            pearson: v[18],
+            ece: v[19],
+            sharp: v[20],
+            brier: v[21],
+            avg_sample_std: v[22],
+            pearson_roi: v[23],
+            ece_roi: v[24],
+            sharp_roi: v[25],
+            brier_roi: v[26],
+            avg_sample_std_roi: v[27],
+            spearman: v[28],
+            nll: v[29],
+            auroc: v[30],
+            aupr: v[31],
+        }
+    }
+
+    /// All columns in [`MaskMetrics::COLUMNS`] order.
     pub fn values(&self) -> [f64; 32] {
         [
             self.iou,
@@ -195,6 +234,14 @@ impl MaskMetrics {
 /// pixels).
 pub fn mask_metrics(inputs: &MaskInputs<'_>) -> Result<MaskMetrics> {
     Ok(compute(inputs)?.0)
+}
+
+/// [`mask_metrics`] plus the mask's full-image calibration accumulator, for callers that pool
+/// calibration themselves (e.g. a resumable benchmark that stores per-image partial results).
+pub fn mask_metrics_with_calibration(
+    inputs: &MaskInputs<'_>,
+) -> Result<(MaskMetrics, CalibrationAccumulator)> {
+    compute(inputs)
 }
 
 /// [`mask_metrics`] plus the full-image calibration accumulator (for pooled dataset ECE).

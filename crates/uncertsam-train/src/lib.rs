@@ -1,0 +1,440 @@
+//! Trains the tiny SAM shipped as the embedded default (`fixtures/default/`), and its
+//! deep-ensemble members, from scratch on the procedural benchmark (`uncertsam_data::synth`).
+//!
+//! No pretrained SAM can be downloaded here, so [`run`] trains a small SAM v1 (geometry:
+//! [`default_geometry`]) with burn autodiff on the CPU:
+//!
+//! - **Data**: `Synth-Clean/train` (generated into `--data` when absent), each image under a
+//!   random flip (left-right, upside-down).
+//! - **Prompts**: every step runs two decoder calls per image, each batched over all its masks:
+//!   (1) the tight ground-truth box, jittered with probability 1/2, trained through the
+//!   single-mask token 0; (2) 1-3 positive points (the count drawn per image): with one point
+//!   the three multimask tokens are decoded and only the one with the lowest mask loss is
+//!   trained (as SAM does for ambiguous prompts), with 2-3 points token 0 is trained. The IoU
+//!   head is trained on every decoded token.
+//! - **Loss**: `20 focal(alpha 0.25, gamma 2) + dice(+1) + |IoU head - IoU(logits > 0)|` on
+//!   the 4E x 4E low-resolution logits against the ground truth's foreground fraction per
+//!   logit cell ([`train::low_res_targets`]; the IoU target uses cells > 1/2). SAM trains on the
+//!   upscaled logits; the low-resolution loss is 16x cheaper here and trains the same logits that
+//!   `postprocess` upscales. Mean over masks, the two calls averaged, then averaged over the
+//!   images of the step.
+//! - **Optimiser**: AdamW (weight decay on every trainable weight), linear warm-up then cosine
+//!   decay, per-parameter gradient-norm clipping. The random-Fourier positional matrix is drawn
+//!   `N(0, 1)` and frozen (see [`init`]).
+//! - **Ensemble**: `M` members keep the trained image encoder (frozen; its embeddings of every
+//!   image and flip are computed once) and re-initialise the prompt encoder (except the shared
+//!   Fourier matrix) and mask decoder from their own seed, then train them with the same loss
+//!   and their own data order and prompts. Each is saved as a full SAM (same encoder weights).
+//! - **Evaluation**: box-prompt (tight box) mean IoU over masks at the original resolution
+//!   (`postprocess`, logits > 0) on `Synth-Clean/test` and every shifted `test` split.
+//!
+//! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha
+//! streams seeded by `--seed`. burn-ndarray's matrix products split their output over threads
+//! but keep each element's summation order, and `uncertsam-sam`'s parallel pieces are computed
+//! independently, so the same seed on the same machine gives the same weights; a different CPU
+//! (SIMD width) or BLAS may change the last bits, and then everything downstream.
+
+pub mod data;
+pub mod eval;
+mod geometry;
+pub mod init;
+pub mod io;
+pub mod loss;
+pub mod train;
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::Context as _;
+use serde::Serialize;
+use uncertsam_data::synth::{Condition, SynthConfig, generate};
+use uncertsam_sam::{Sam, SamConfig};
+
+pub use geometry::default_geometry;
+pub use train::{Cpu, Train};
+
+use crate::eval::{SplitIou, eval_split};
+use crate::init::{PeRule, init_weights};
+use crate::train::{Curve, Embeddings, OptimSettings, precompute_embeddings, to_cpu, train_loop};
+
+/// Command-line arguments of `uncertsam train` (`cargo xtask train`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Output directory for `sam.safetensors`, `config.json`, `ensemble/` and `manifest.json`.
+    #[arg(long, default_value = "fixtures/default")]
+    pub out: PathBuf,
+    /// Root of the synthetic benchmark (a cache); generated there (default `SynthConfig`) when
+    /// absent.
+    #[arg(long, default_value = "target/synth")]
+    pub data: PathBuf,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs of the main model (default 40; 3 with `--quick`).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Deep-ensemble members to train (0 for none).
+    #[arg(long, default_value_t = 4)]
+    pub ensemble_members: usize,
+    /// Epochs of each ensemble member (default 12; 1 with `--quick`).
+    #[arg(long)]
+    pub ensemble_epochs: Option<usize>,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 2)]
+    pub batch_images: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-3)]
+    pub lr: f64,
+    /// A JSON `SamConfig` to train instead of the default geometry.
+    #[arg(long)]
+    pub geometry: Option<PathBuf>,
+    /// Smoke run: a tiny generated dataset (when `--data` is absent), 4 training images, few
+    /// epochs, 2 ensemble members at most, 2 evaluation images per split.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl Default for TrainArgs {
+    fn default() -> Self {
+        Self {
+            out: "fixtures/default".into(),
+            data: "target/synth".into(),
+            seed: 0,
+            epochs: None,
+            ensemble_members: 4,
+            ensemble_epochs: None,
+            batch_images: 2,
+            lr: 1e-3,
+            geometry: None,
+            quick: false,
+        }
+    }
+}
+
+/// `manifest.json`: how the weights were made and how well they do.
+#[derive(Clone, Debug, Serialize)]
+pub struct Manifest {
+    /// The command line that produced the files.
+    pub command: String,
+    /// `--seed`.
+    pub seed: u64,
+    /// Whether this was a `--quick` smoke run.
+    pub quick: bool,
+    /// Benchmark root and its `synth-config.json`.
+    pub data: DataInfo,
+    /// The model geometry (also in `config.json`).
+    pub geometry: SamConfig,
+    /// Number of parameters of one model.
+    pub parameters: usize,
+    /// Main-model training.
+    pub train: Stage,
+    /// Ensemble-member training, one per member.
+    pub ensemble: Vec<Stage>,
+    /// Box-prompt mean IoU per test split (clean first).
+    pub box_iou: Vec<SplitIou>,
+    /// Wall-clock seconds: main training, ensemble (with embedding precomputation), evaluation
+    /// and the whole run.
+    pub wall_time_s: WallTime,
+    /// Threads available to the run (`available_parallelism`).
+    pub threads: usize,
+    /// Versions of this crate and of burn.
+    pub versions: Versions,
+    /// Files written, relative to the output directory, with their sizes in bytes.
+    pub files: Vec<(String, u64)>,
+}
+
+/// Where the training data came from.
+#[derive(Clone, Debug, Serialize)]
+pub struct DataInfo {
+    /// `--data`.
+    pub root: PathBuf,
+    /// Training split (`Synth-Clean/train`).
+    pub train_split: String,
+    /// Training images used.
+    pub train_images: usize,
+    /// Training masks used.
+    pub train_masks: usize,
+    /// The generator's `synth-config.json`, when present.
+    pub synth_config: Option<serde_json::Value>,
+}
+
+/// One training run.
+#[derive(Clone, Debug, Serialize)]
+pub struct Stage {
+    /// Seed of its initial weights (and of its data order / prompts stream).
+    pub seed: u64,
+    /// Optimiser settings.
+    pub settings: OptimSettings,
+    /// Loss per epoch, steps and seconds.
+    pub curve: Curve,
+}
+
+/// Wall-clock seconds of the parts of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct WallTime {
+    /// Main-model training.
+    pub train: f64,
+    /// Ensemble members (embedding precomputation included).
+    pub ensemble: f64,
+    /// Evaluation.
+    pub eval: f64,
+    /// Everything, data generation included.
+    pub total: f64,
+}
+
+/// Software versions.
+#[derive(Clone, Debug, Serialize)]
+pub struct Versions {
+    /// `uncertsam-train`.
+    pub uncertsam_train: String,
+    /// burn (pinned by the workspace).
+    pub burn: String,
+}
+
+/// What [`run`] returns: the manifest, the trained main model and the output directory.
+#[derive(Debug)]
+pub struct TrainReport {
+    /// The manifest as written to `manifest.json`.
+    pub manifest: Manifest,
+    /// The trained main model, on the CPU inference backend.
+    pub model: Sam<Cpu>,
+    /// Ensemble members, in order.
+    pub members: Vec<Sam<Cpu>>,
+    /// The output directory.
+    pub out: PathBuf,
+}
+
+fn synth_complete(root: &Path, cfg: &SynthConfig) -> bool {
+    cfg.splits().iter().all(|(c, split, _)| {
+        root.join(c.dataset_name())
+            .join(split)
+            .join("annotations")
+            .join("dataset.json")
+            .is_file()
+    })
+}
+
+fn quick_synth() -> SynthConfig {
+    SynthConfig {
+        train: 4,
+        val: 1,
+        test: 2,
+        shifted_test: 1,
+        ..SynthConfig::default()
+    }
+}
+
+/// Generates the benchmark into `root` unless all its splits are there.
+fn ensure_data(root: &Path, quick: bool) -> anyhow::Result<()> {
+    let cfg = if quick {
+        quick_synth()
+    } else {
+        SynthConfig::default()
+    };
+    if synth_complete(root, &SynthConfig::default()) || (quick && synth_complete(root, &cfg)) {
+        return Ok(());
+    }
+    eprintln!("generating the synthetic benchmark into {}", root.display());
+    generate(&cfg, root).with_context(|| format!("generating {}", root.display()))?;
+    Ok(())
+}
+
+fn count_params(model: &Sam<Cpu>) -> usize {
+    use burn::module::Module as _;
+    model.num_params()
+}
+
+/// Trains the main model and the ensemble, evaluates them and writes `args.out`.
+pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
+    let start = Instant::now();
+    let device = Default::default();
+    ensure_data(&args.data, args.quick)?;
+    let geometry = match &args.geometry {
+        Some(p) => serde_json::from_str::<SamConfig>(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => default_geometry(),
+    };
+    let quick = args.quick;
+    let limit = quick.then_some(4);
+    let images = data::load_split(&args.data, "Synth-Clean", "train", limit)?;
+    let train_masks = images.iter().map(|i| i.masks.len()).sum();
+    eprintln!(
+        "training on {} images ({train_masks} masks) of Synth-Clean/train",
+        images.len()
+    );
+    let settings = OptimSettings {
+        epochs: args.epochs.unwrap_or(if quick { 3 } else { 40 }),
+        batch_images: args.batch_images.max(1),
+        lr: args.lr,
+        warmup_fraction: if quick { 0.1 } else { 0.05 },
+        final_lr_fraction: 0.02,
+        weight_decay: 0.01,
+        grad_clip_norm: 1.0,
+    };
+
+    // Main model.
+    let model = Sam::<Train>::new(&geometry, &device)?;
+    let model = init_weights(model, args.seed, PeRule::Draw);
+    let (trained, curve) = train_loop(
+        model,
+        &images,
+        &Embeddings::Encoder,
+        &settings,
+        args.seed,
+        "sam",
+    )?;
+    let train_s = curve.seconds;
+    eprintln!("main model trained in {train_s:.0} s");
+    let main = to_cpu(&trained);
+    let out = &args.out;
+    io::save_model(&main, &out.join("sam.safetensors"))?;
+    io::write_json(&out.join("config.json"), &geometry)?;
+    let stage = Stage {
+        seed: args.seed,
+        settings: settings.clone(),
+        curve,
+    };
+
+    // Ensemble members on the frozen encoder.
+    let ens_start = Instant::now();
+    let members_n = if quick {
+        args.ensemble_members.min(2)
+    } else {
+        args.ensemble_members
+    };
+    let ens_settings = OptimSettings {
+        epochs: args.ensemble_epochs.unwrap_or(if quick { 1 } else { 12 }),
+        ..settings.clone()
+    };
+    let mut members = Vec::new();
+    let mut ensemble = Vec::new();
+    if members_n > 0 {
+        let cache = precompute_embeddings(&main, &images);
+        for i in 0..members_n {
+            let seed = args.seed.wrapping_add(1000 * (i as u64 + 1));
+            let mut member = trained.clone();
+            member.prompt_encoder = init_weights(member.prompt_encoder, seed, PeRule::Keep);
+            member.mask_decoder = init_weights(member.mask_decoder, seed ^ 0x5eed, PeRule::Keep);
+            let (member, curve) = train_loop(
+                member,
+                &images,
+                &Embeddings::Frozen(&cache),
+                &ens_settings,
+                seed,
+                &format!("member {i}"),
+            )?;
+            let member = to_cpu(&member);
+            io::save_model(
+                &member,
+                &out.join("ensemble").join(format!("member_{i}.safetensors")),
+            )?;
+            members.push(member);
+            ensemble.push(Stage {
+                seed,
+                settings: ens_settings.clone(),
+                curve,
+            });
+        }
+    }
+    let ensemble_s = ens_start.elapsed().as_secs_f64();
+
+    // Evaluation.
+    let eval_start = Instant::now();
+    let eval_limit = quick.then_some(2);
+    let mut box_iou = vec![eval_split(
+        &main,
+        &members,
+        &args.data,
+        "Synth-Clean",
+        "test",
+        eval_limit,
+    )?];
+    for c in Condition::SHIFTS {
+        let name = c.dataset_name();
+        if args.data.join(name).join("test").is_dir() {
+            box_iou.push(eval_split(
+                &main, &members, &args.data, name, "test", eval_limit,
+            )?);
+        }
+    }
+    for s in &box_iou {
+        eprintln!(
+            "{}/{}: box IoU {:.4} ({} masks){}",
+            s.dataset,
+            s.split,
+            s.mean_iou,
+            s.masks,
+            if s.member_iou.is_empty() {
+                String::new()
+            } else {
+                format!(", members {:.4?}", s.member_iou)
+            }
+        );
+    }
+    let eval_s = eval_start.elapsed().as_secs_f64();
+
+    // The saved checkpoint must load back.
+    Sam::<Cpu>::new(&geometry, &device)?
+        .load_checkpoint(out.join("sam.safetensors"))
+        .context("reloading the saved checkpoint")?;
+
+    let mut files = vec!["sam.safetensors".to_string(), "config.json".to_string()];
+    files.extend((0..members.len()).map(|i| format!("ensemble/member_{i}.safetensors")));
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let size = std::fs::metadata(out.join(&f))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            (f, size)
+        })
+        .collect();
+    let synth_config = std::fs::read_to_string(args.data.join("synth-config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let manifest = Manifest {
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        seed: args.seed,
+        quick,
+        data: DataInfo {
+            root: args.data.clone(),
+            train_split: "Synth-Clean/train".into(),
+            train_images: images.len(),
+            train_masks,
+            synth_config,
+        },
+        geometry: geometry.clone(),
+        parameters: count_params(&main),
+        train: stage,
+        ensemble,
+        box_iou,
+        wall_time_s: WallTime {
+            train: train_s,
+            ensemble: ensemble_s,
+            eval: eval_s,
+            total: start.elapsed().as_secs_f64(),
+        },
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        versions: Versions {
+            uncertsam_train: env!("CARGO_PKG_VERSION").into(),
+            burn: "0.21.0".into(),
+        },
+        files,
+    };
+    io::write_json(&out.join("manifest.json"), &manifest)?;
+    eprintln!(
+        "training time: {:.1} min (main {:.0} s, ensemble {:.0} s, eval {:.0} s)",
+        manifest.wall_time_s.total / 60.0,
+        train_s,
+        ensemble_s,
+        eval_s
+    );
+    Ok(TrainReport {
+        manifest,
+        model: main,
+        members,
+        out: out.clone(),
+    })
+}

@@ -1,0 +1,306 @@
+//! The training loops: the whole model end to end, and decoder-only ensemble members on the
+//! frozen encoder's precomputed embeddings.
+
+use std::time::Instant;
+
+use burn::backend::{Autodiff, NdArray};
+use burn::module::AutodiffModule;
+use burn::optim::grad_clipping::GradientClippingConfig;
+use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use uncertsam_sam::{ImageEmbedding, Sam, resize_longest_side, to_model_input};
+
+use crate::data::{FLIPS, Flip, TrainImage, box_prompts, flipped, point_prompts};
+use crate::loss::{iou_loss, mask_loss, mask_terms};
+
+/// The inference backend (CPU, f32).
+pub type Cpu = NdArray<f32>;
+/// The training backend.
+pub type Train = Autodiff<Cpu>;
+
+/// Optimiser settings shared by both loops.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct OptimSettings {
+    /// Epochs over the training images.
+    pub epochs: usize,
+    /// Images per optimiser step.
+    pub batch_images: usize,
+    /// Peak learning rate.
+    pub lr: f64,
+    /// Fraction of the steps spent on the linear warm-up.
+    pub warmup_fraction: f64,
+    /// Final learning rate as a fraction of the peak (cosine decay).
+    pub final_lr_fraction: f64,
+    /// AdamW decoupled weight decay (all trainable parameters).
+    pub weight_decay: f32,
+    /// Per-parameter gradient L2-norm clip (burn's `GradientClippingConfig::Norm`).
+    pub grad_clip_norm: f32,
+}
+
+impl OptimSettings {
+    /// The learning rate at `step` of `total`: linear warm-up, then cosine decay.
+    pub fn lr_at(&self, step: usize, total: usize) -> f64 {
+        let warm = ((total as f64 * self.warmup_fraction).round() as usize).max(1);
+        if step < warm {
+            return self.lr * (step + 1) as f64 / warm as f64;
+        }
+        let t = (step - warm) as f64 / (total - warm).max(1) as f64;
+        let lo = self.lr * self.final_lr_fraction;
+        lo + 0.5 * (self.lr - lo) * (1.0 + (std::f64::consts::PI * t.min(1.0)).cos())
+    }
+}
+
+/// What one training loop reports.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct Curve {
+    /// Mean training loss of each epoch.
+    pub loss_per_epoch: Vec<f64>,
+    /// Optimiser steps taken.
+    pub steps: usize,
+    /// Wall-clock seconds.
+    pub seconds: f64,
+}
+
+/// Ground-truth masks on the low-resolution logit grid, `[k, low_h, low_w]` row-major: each
+/// logit cell covers `img_size / low` model-input pixels a side; the value is the fraction of
+/// them (sampled at their centres, mapped back to the original image by the resize) that are
+/// foreground, 0 in the padding.
+pub fn low_res_targets(
+    masks: &[uncertsam_data::Mask],
+    input_size: [usize; 2],
+    img_size: usize,
+    low: [usize; 2],
+) -> Vec<f32> {
+    let (fy, fx) = (img_size / low[0].max(1), img_size / low[1].max(1));
+    let mut out = Vec::with_capacity(masks.len() * low[0] * low[1]);
+    for m in masks {
+        let (oh, ow) = (m.height(), m.width());
+        let sy = oh as f64 / input_size[0].max(1) as f64;
+        let sx = ow as f64 / input_size[1].max(1) as f64;
+        for i in 0..low[0] {
+            for j in 0..low[1] {
+                let mut hits = 0u32;
+                for y in i * fy..(i + 1) * fy {
+                    for x in j * fx..(j + 1) * fx {
+                        if y < input_size[0] && x < input_size[1] {
+                            let oy = (((y as f64 + 0.5) * sy) as usize).min(oh - 1);
+                            let ox = (((x as f64 + 0.5) * sx) as usize).min(ow - 1);
+                            hits += u32::from(m.get(ox, oy));
+                        }
+                    }
+                }
+                out.push(hits as f32 / (fy * fx).max(1) as f32);
+            }
+        }
+    }
+    out
+}
+
+/// The loss of one image: a box call (token 0) and a point call (min-loss of the three
+/// multimask tokens for a single point, token 0 for 2-3 points), averaged.
+fn image_loss(
+    model: &Sam<Train>,
+    emb: &ImageEmbedding<Train>,
+    item: &TrainImage,
+    rng: &mut ChaCha8Rng,
+) -> anyhow::Result<Tensor<Train, 1>> {
+    let device = model.device();
+    let k = item.masks.len();
+    let low = model.config().low_res_size();
+    let gt = low_res_targets(&item.masks, emb.input_size, model.config().img_size, low);
+    let gt = Tensor::<Train, 4>::from_data(TensorData::new(gt, [k, 1, low[0], low[1]]), &device);
+
+    // Box prompts: the single-mask token.
+    let boxes = box_prompts(&item.masks, rng).build(model, emb)?;
+    let out = model.decode(emb, &boxes, false)?;
+    let terms = mask_terms(out.low_res_logits, gt.clone());
+    let box_loss = (mask_loss(&terms) + iou_loss(&terms, out.iou_predictions)).mean();
+
+    // Point prompts.
+    let (points, n) = point_prompts(&item.masks, rng);
+    let points = points.build(model, emb)?;
+    let multimask = n == 1;
+    let out = model.decode(emb, &points, multimask)?;
+    let terms = mask_terms(out.low_res_logits, gt);
+    let per_token = mask_loss(&terms); // [k, t]
+    let iou = iou_loss(&terms, out.iou_predictions).mean();
+    let point_loss = if multimask {
+        let t = per_token.dims()[1];
+        let values: Vec<f32> = per_token.clone().detach().into_data().to_vec()?;
+        let mut onehot = vec![0f32; k * t];
+        for (r, row) in values.chunks(t).enumerate() {
+            let best = row
+                .iter()
+                .enumerate()
+                .min_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i);
+            onehot[r * t + best] = 1.0;
+        }
+        let onehot = Tensor::<Train, 2>::from_data(TensorData::new(onehot, [k, t]), &device);
+        (per_token * onehot).sum_dim(1).mean() + iou
+    } else {
+        per_token.mean() + iou
+    };
+    Ok((box_loss + point_loss) / 2.0)
+}
+
+/// Where image embeddings come from during training.
+pub enum Embeddings<'a> {
+    /// Run the (trainable) encoder on every step.
+    Encoder,
+    /// Precomputed by the frozen encoder: `cache[image][flip]`.
+    Frozen(&'a [Vec<Tensor<Cpu, 4>>]),
+}
+
+fn embed_batch(
+    model: &Sam<Train>,
+    items: &[(usize, Flip, TrainImage)],
+    source: &Embeddings<'_>,
+) -> Vec<ImageEmbedding<Train>> {
+    let c = model.config();
+    let device = model.device();
+    let sizes: Vec<([usize; 2], [usize; 2])> = items
+        .iter()
+        .map(|(_, _, it)| {
+            let r = resize_longest_side(&it.image, c.img_size);
+            (
+                [r.height() as usize, r.width() as usize],
+                [it.image.height() as usize, it.image.width() as usize],
+            )
+        })
+        .collect();
+    let embeddings: Vec<Tensor<Train, 4>> = match source {
+        Embeddings::Encoder => {
+            let inputs: Vec<Tensor<Train, 4>> = items
+                .iter()
+                .map(|(_, _, it)| {
+                    to_model_input::<Train>(&resize_longest_side(&it.image, c.img_size), c, &device)
+                })
+                .collect();
+            let all = model.image_encoder.forward(Tensor::cat(inputs, 0));
+            let [n, d, eh, ew] = all.dims();
+            (0..n)
+                .map(|i| all.clone().slice([i..i + 1, 0..d, 0..eh, 0..ew]))
+                .collect()
+        }
+        Embeddings::Frozen(cache) => items
+            .iter()
+            .map(|(i, f, _)| Tensor::from_inner(cache[*i][*f as usize].clone()))
+            .collect(),
+    };
+    embeddings
+        .into_iter()
+        .zip(sizes)
+        .map(|(embeddings, (input_size, original_size))| ImageEmbedding {
+            embeddings,
+            input_size,
+            original_size,
+        })
+        .collect()
+}
+
+/// Trains `model` on `images` with random flips and the box / point prompt mix; `label` names
+/// the progress bar. Returns the trained model and its loss curve.
+pub fn train_loop(
+    mut model: Sam<Train>,
+    images: &[TrainImage],
+    source: &Embeddings<'_>,
+    settings: &OptimSettings,
+    seed: u64,
+    label: &str,
+) -> anyhow::Result<(Sam<Train>, Curve)> {
+    let start = Instant::now();
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let mut optim = AdamWConfig::new()
+        .with_weight_decay(settings.weight_decay)
+        .with_grad_clipping(Some(GradientClippingConfig::Norm(settings.grad_clip_norm)))
+        .init::<Train, Sam<Train>>();
+    let per_epoch = images.len().div_ceil(settings.batch_images.max(1));
+    let total = per_epoch * settings.epochs;
+    let bar = ProgressBar::new(total as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps, eta {eta} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.set_prefix(label.to_owned());
+    let mut curve = Curve::default();
+    let mut step = 0;
+    for epoch in 0..settings.epochs {
+        let mut order: Vec<usize> = (0..images.len()).collect();
+        order.shuffle(&mut rng);
+        let mut epoch_loss = 0.0;
+        for chunk in order.chunks(settings.batch_images.max(1)) {
+            let items: Vec<(usize, Flip, TrainImage)> = chunk
+                .iter()
+                .map(|&i| {
+                    let f: Flip = rng.random_range(0..FLIPS);
+                    (i, f, flipped(&images[i], f))
+                })
+                .collect();
+            let embs = embed_batch(&model, &items, source);
+            let mut losses = Vec::with_capacity(items.len());
+            for ((_, _, item), emb) in items.iter().zip(&embs) {
+                losses.push(image_loss(&model, emb, item, &mut rng)?);
+            }
+            let loss = Tensor::cat(losses, 0).mean();
+            let value: f32 = loss.clone().into_scalar();
+            anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
+            let grads = GradientsParams::from_grads(loss.backward(), &model);
+            model = optim.step(settings.lr_at(step, total), model, grads);
+            epoch_loss += f64::from(value) * chunk.len() as f64;
+            step += 1;
+            bar.inc(1);
+            bar.set_message(format!("epoch {} loss {value:.4}", epoch + 1));
+        }
+        let mean = epoch_loss / images.len() as f64;
+        curve.loss_per_epoch.push(mean);
+        bar.println(format!(
+            "{label}: epoch {}/{} loss {mean:.4} ({:.0} s)",
+            epoch + 1,
+            settings.epochs,
+            start.elapsed().as_secs_f64()
+        ));
+        if bar.is_hidden() {
+            eprintln!(
+                "{label}: epoch {}/{} loss {mean:.4} ({:.0} s)",
+                epoch + 1,
+                settings.epochs,
+                start.elapsed().as_secs_f64()
+            );
+        }
+    }
+    bar.finish_and_clear();
+    curve.steps = step;
+    curve.seconds = start.elapsed().as_secs_f64();
+    Ok((model, curve))
+}
+
+/// Embeddings of every image under every flip, from the frozen encoder of `model`.
+pub fn precompute_embeddings(model: &Sam<Cpu>, images: &[TrainImage]) -> Vec<Vec<Tensor<Cpu, 4>>> {
+    let c = model.config();
+    let device = model.device();
+    images
+        .iter()
+        .map(|it| {
+            (0..FLIPS)
+                .map(|f| {
+                    let img = flipped(it, f).image;
+                    let input =
+                        to_model_input::<Cpu>(&resize_longest_side(&img, c.img_size), c, &device);
+                    model.image_encoder.forward(input)
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The inference copy of a training model.
+pub fn to_cpu(model: &Sam<Train>) -> Sam<Cpu> {
+    model.valid()
+}

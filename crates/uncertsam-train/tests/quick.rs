@@ -1,0 +1,78 @@
+//! A `--quick` run on a tiny generated benchmark: the loss goes down, and the saved checkpoint
+//! reloads with `Sam::load_checkpoint` and reproduces the in-memory model's logits.
+
+use burn::prelude::*;
+use uncertsam_data::{SampleSource, UncertSamSplit, prompts};
+use uncertsam_sam::{PromptBatch, Sam, SamConfig};
+use uncertsam_train::{Cpu, TrainArgs, run};
+
+fn box_logits(sam: &Sam<Cpu>, data: &std::path::Path) -> Vec<f32> {
+    let split = UncertSamSplit::open(data, "Synth-Clean", "test").expect("test split");
+    let sample = split.get(0).expect("a test sample");
+    let emb = sam.embed(&sample.image);
+    let b = prompts::tight_box(&sample.masks[0].mask).expect("non-empty mask");
+    let p = PromptBatch::new()
+        .with_box(b.map(f64::from))
+        .build(sam, &emb)
+        .expect("prompt");
+    let out = sam.decode(&emb, &p, false).expect("decode");
+    sam.postprocess(out.low_res_logits, &emb)
+        .into_data()
+        .to_vec()
+        .expect("f32 logits")
+}
+
+#[test]
+fn quick_training_learns_and_its_checkpoint_reloads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = TrainArgs {
+        out: dir.path().join("out"),
+        data: dir.path().join("data"),
+        epochs: Some(4),
+        ensemble_members: 1,
+        quick: true,
+        ..TrainArgs::default()
+    };
+    let report = run(&args).expect("quick training");
+    let losses = &report.manifest.train.curve.loss_per_epoch;
+    assert_eq!(losses.len(), 4);
+    assert!(losses[3] < losses[0], "loss did not decrease: {losses:?}");
+    let out = &args.out;
+    for f in [
+        "sam.safetensors",
+        "config.json",
+        "manifest.json",
+        "ensemble/member_0.safetensors",
+    ] {
+        assert!(out.join(f).is_file(), "{f} missing");
+    }
+    let config: SamConfig =
+        serde_json::from_str(&std::fs::read_to_string(out.join("config.json")).expect("config"))
+            .expect("config.json is a SamConfig");
+    let device = Default::default();
+    let loaded = Sam::<Cpu>::new(&config, &device)
+        .expect("model")
+        .load_checkpoint(out.join("sam.safetensors"))
+        .expect("reload");
+    let a = box_logits(&report.model, &args.data);
+    let b = box_logits(&loaded, &args.data);
+    assert_eq!(a.len(), b.len());
+    let max = a
+        .iter()
+        .zip(&b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max);
+    assert!(max <= 1e-5, "reloaded logits differ by {max}");
+    let member = Sam::<Cpu>::new(&config, &device)
+        .expect("model")
+        .load_checkpoint(out.join("ensemble/member_0.safetensors"))
+        .expect("member reload");
+    let m = box_logits(&member, &args.data);
+    assert_eq!(m.len(), a.len());
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["seed"], 0);
+    assert!(manifest["box_iou"][0]["mean_iou"].is_number());
+}

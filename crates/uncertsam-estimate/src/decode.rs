@@ -1,0 +1,97 @@
+//! Decoder helpers shared by the estimators: batched repetition of prompts, token-0 outputs
+//! of a pass, and decoding with a detached prompt encoder / mask decoder (ensemble members).
+
+use burn::prelude::*;
+use uncertsam_sam::{
+    DecoderOutput, ImageEmbedding, MaskDecoder, NoNoise, PromptEncoder, Prompts, Sam,
+};
+
+use crate::error::EstimateError;
+
+/// The prompts repeated `times` times along the batch, sample-major: row `s * b + i` is
+/// sample `s` of prompt `i`.
+pub fn repeat_prompts<B: Backend>(prompts: &Prompts<B>, times: usize) -> Prompts<B> {
+    fn rep<B: Backend, const D: usize, K>(t: &Tensor<B, D, K>, times: usize) -> Tensor<B, D, K>
+    where
+        K: burn::tensor::TensorKind<B> + burn::tensor::BasicOps<B>,
+    {
+        if times == 1 {
+            t.clone()
+        } else {
+            Tensor::cat(vec![t.clone(); times], 0)
+        }
+    }
+    Prompts {
+        points: prompts
+            .points
+            .as_ref()
+            .map(|(p, l)| (rep(p, times), rep(l, times))),
+        boxes: prompts.boxes.as_ref().map(|b| rep(b, times)),
+        masks: prompts.masks.as_ref().map(|m| rep(m, times)),
+    }
+}
+
+/// Token-0 (single-mask) logits `[rows, 4E, 4E]` and IoU predictions `[rows]` of a pass.
+pub fn token0<B: Backend>(out: &DecoderOutput<B>) -> (Tensor<B, 3>, Tensor<B, 1>) {
+    let [rows, _, h, w] = out.masks.dims();
+    let logits = out.masks.clone().narrow(1, 0, 1).reshape([rows, h, w]);
+    let iou = out.iou_predictions.clone().narrow(1, 0, 1).reshape([rows]);
+    (logits, iou)
+}
+
+/// A prompt encoder and mask decoder taken out of a [`Sam`], sharing another model's image
+/// encoder (an ensemble member).
+#[derive(burn::module::Module, Debug)]
+pub struct DecoderHead<B: Backend> {
+    /// The member's prompt encoder.
+    pub prompt_encoder: PromptEncoder<B>,
+    /// The member's mask decoder.
+    pub mask_decoder: MaskDecoder<B>,
+}
+
+impl<B: Backend> DecoderHead<B> {
+    /// Keeps the prompt encoder and mask decoder of `sam`, dropping its image encoder.
+    pub fn from_sam(sam: Sam<B>) -> Self {
+        let Sam {
+            prompt_encoder,
+            mask_decoder,
+            ..
+        } = sam;
+        Self {
+            prompt_encoder,
+            mask_decoder,
+        }
+    }
+
+    /// One deterministic decoder pass against a (shared) image embedding, as `Sam::decode`.
+    pub fn decode(
+        &self,
+        embedding: &ImageEmbedding<B>,
+        prompts: &Prompts<B>,
+    ) -> Result<DecoderOutput<B>, EstimateError> {
+        let b = prompts.batch_size().map_err(EstimateError::Input)?;
+        let (sparse, dense) = self.prompt_encoder.forward(prompts, b);
+        let pe = self
+            .prompt_encoder
+            .get_dense_pe(&embedding.embeddings.device());
+        Ok(self.mask_decoder.predict_masks(
+            embedding.embeddings.clone(),
+            pe,
+            sparse,
+            dense,
+            &mut NoNoise,
+        ))
+    }
+}
+
+/// The plain deterministic pass: token-0 logits `[b, 4E, 4E]`, IoU `[b]` and the full output.
+pub fn plain_pass<B: Backend>(
+    model: &dyn crate::Segmenter<B>,
+    image: &crate::EncodedImage<B>,
+    prompts: &uncertsam_sam::PromptBatch,
+) -> Result<(Tensor<B, 3>, Tensor<B, 1>, DecoderOutput<B>), EstimateError> {
+    let p = model.prompts(prompts, &image.embedding)?;
+    let out = model.decode(&image.embedding, &p, false)?.all;
+    let (logits, iou) = token0(&out);
+    Ok((logits, iou, out))
+}

@@ -1,6 +1,15 @@
-//! The benchmark library behind the `uncertsam` binary: the only library crate that names a
-//! concrete burn backend or writes result files.
+//! The benchmark behind the `uncertsam` binary: every estimator on every split, per-mask
+//! metrics, resumable sharded runs, and the tables and plots of a run.
 //!
-//! Linking it also installs the process allocator (see [`alloc`]).
+//! Owns the run directory layout (`run.json`, `parts/`, `rows.csv`, `summary.{md,json}`,
+//! `plots/`). It is the only library crate that writes result files, and the binary in this
+//! crate is the only place a concrete burn backend is named. Linking it also installs the
+//! process allocator (see [`alloc`]).
 
 pub mod alloc;
+pub mod args;
+pub mod estimators;
+pub mod parts;
+pub mod plots;
+pub mod report;
+pub mod run;

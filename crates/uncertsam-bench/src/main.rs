@@ -1,14 +1,16 @@
-//! The `uncertsam` binary: parity checks, the benchmark and prediction.
+//! The `uncertsam` binary: the benchmark, its merge step, and parity checks.
 //!
-//! This is the one place where a concrete burn backend is named: `Backend::Cpu` runs on
-//! `NdArray<f32>`, and `Backend::Cuda` (cargo feature `cuda`) on `burn_cuda::Cuda`.
+//! This is the one place where a concrete burn backend is named: `--backend cpu` runs on
+//! `NdArray<f32>`, and `--backend cuda` (cargo feature `cuda`) on `burn_cuda::Cuda`.
 //! `cargo xtask ...` runs this binary in release mode.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use anyhow::{Result, bail};
+use clap::{Parser, Subcommand};
+use uncertsam_bench::args::{BackendKind, BenchArgs, MergeArgs};
+use uncertsam_bench::{report, run};
 
 mod parity;
 
@@ -20,15 +22,6 @@ struct Cli {
     command: Command,
 }
 
-/// Burn backend to run on.
-#[derive(Clone, Copy, Debug, ValueEnum)]
-enum Backend {
-    /// NdArray on the CPU.
-    Cpu,
-    /// CUDA (needs the `cuda` cargo feature).
-    Cuda,
-}
-
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Check fixture directories (docs/parity-fixture-format.md) against the model.
@@ -38,10 +31,12 @@ enum Command {
         dirs: Vec<PathBuf>,
         /// Backend to run on.
         #[arg(long, value_enum, default_value = "cpu")]
-        backend: Backend,
+        backend: BackendKind,
     },
-    /// Run the benchmark (not built yet).
-    Bench,
+    /// Run every estimator on every split and write the run directory.
+    Bench(BenchArgs),
+    /// Build the tables and plots of a (sharded) run from its per-image results.
+    Merge(MergeArgs),
 }
 
 fn main() -> Result<ExitCode> {
@@ -49,9 +44,52 @@ fn main() -> Result<ExitCode> {
     let cli = Cli::parse();
     match cli.command {
         Command::Parity { dirs, backend } => parity::run(&dirs, backend),
-        Command::Bench => {
-            eprintln!("the benchmark is not built yet (issue: `cargo xtask bench` end to end)");
-            Ok(ExitCode::from(2))
+        Command::Merge(args) => {
+            report::merge(&args.out, args.seed)?;
+            println!("wrote {}", args.out.join("summary.md").display());
+            Ok(ExitCode::SUCCESS)
         }
+        Command::Bench(args) => bench(&args),
     }
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode> {
+    if args.list_estimators {
+        for e in run::ESTIMATORS {
+            println!("{e}");
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let start = std::time::Instant::now();
+    let (done, bad) = match args.backend {
+        BackendKind::Cpu => run::run::<burn::backend::NdArray<f32>>(args, &Default::default())?,
+        BackendKind::Cuda => cuda(args)?,
+    };
+    println!(
+        "{done} images, {bad} bad samples, {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    if args.shard == "0/1" {
+        report::merge(&args.out, args.seed)?;
+        println!("wrote {}", args.out.join("summary.md").display());
+    } else {
+        println!(
+            "shard {} done; run `cargo xtask merge --out {}` after all shards",
+            args.shard,
+            args.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(feature = "cuda")]
+fn cuda(args: &BenchArgs) -> Result<(usize, usize)> {
+    run::run::<burn_cuda::Cuda<f32, i32>>(args, &Default::default())
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda(_args: &BenchArgs) -> Result<(usize, usize)> {
+    bail!(
+        "this binary was built without the `cuda` feature; `cargo xtask bench --backend cuda` enables it"
+    )
 }

@@ -1,0 +1,127 @@
+//! Per-image result files (`<out>/parts/<dataset>/<image_id>.json`), written atomically.
+//!
+//! A part holds everything the final tables need from one image: every estimator's per-mask
+//! metric rows and its pooled-calibration state. A run that is killed leaves only whole parts;
+//! `--resume` skips images whose part exists, so no row is lost or duplicated, and the final
+//! tables are rebuilt from the parts in a fixed order, byte for byte as an uninterrupted run.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+use uncertsam_metrics::{CalibrationAccumulator, MaskMetrics};
+
+/// One mask's metrics under one estimator.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Row {
+    /// Annotation id of the mask.
+    pub mask_id: u64,
+    /// The model's IoU estimate.
+    pub iou_pred: Option<f64>,
+    /// [`MaskMetrics::values`], NaN stored as `null`.
+    pub values: Vec<Option<f64>>,
+}
+
+impl Row {
+    /// A row from computed metrics.
+    pub fn new(mask_id: u64, iou_pred: Option<f64>, m: &MaskMetrics) -> Self {
+        Self {
+            mask_id,
+            iou_pred,
+            values: m
+                .values()
+                .iter()
+                .map(|v| (!v.is_nan()).then_some(*v))
+                .collect(),
+        }
+    }
+
+    /// The metrics back (null -> NaN).
+    pub fn metrics(&self) -> MaskMetrics {
+        let mut v = [f64::NAN; 32];
+        for (dst, src) in v.iter_mut().zip(&self.values) {
+            *dst = src.unwrap_or(f64::NAN);
+        }
+        MaskMetrics::from_values(v)
+    }
+}
+
+/// One estimator's results on one image.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EstimatorPart {
+    /// Estimator name.
+    pub name: String,
+    /// Rows in mask order.
+    pub rows: Vec<Row>,
+    /// Pooled calibration over the image's masks.
+    pub calibration: CalibrationAccumulator,
+}
+
+/// Everything from one image, or why it was skipped.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Part {
+    /// Dataset name.
+    pub dataset: String,
+    /// Position of the image in the split (the shard key).
+    pub index: usize,
+    /// Image id (None when the sample could not be read).
+    pub image_id: Option<u64>,
+    /// Per-estimator results (empty for a bad sample).
+    pub estimators: Vec<EstimatorPart>,
+    /// Why the sample was skipped, naming the file.
+    pub error: Option<String>,
+}
+
+/// The file of the image at `index` of `dataset`.
+pub fn part_path(out: &Path, dataset: &str, index: usize) -> PathBuf {
+    out.join("parts")
+        .join(dataset)
+        .join(format!("{index:08}.json"))
+}
+
+/// Writes `bytes` to `path` atomically (temporary file in the same directory, then rename).
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path.parent().context("path has no parent directory")?;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("part")
+    ));
+    std::fs::write(&tmp, bytes).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+}
+
+/// Writes a part atomically.
+pub fn write_part(out: &Path, part: &Part) -> Result<()> {
+    let bytes = serde_json::to_vec(part)?;
+    write_atomic(&part_path(out, &part.dataset, part.index), &bytes)
+}
+
+/// Reads every part under `<out>/parts`, ordered by dataset then index.
+pub fn read_parts(out: &Path) -> Result<Vec<Part>> {
+    let root = out.join("parts");
+    let mut files = Vec::new();
+    if root.exists() {
+        for ds in std::fs::read_dir(&root).with_context(|| format!("reading {}", root.display()))? {
+            let ds = ds?.path();
+            if !ds.is_dir() {
+                continue;
+            }
+            for f in std::fs::read_dir(&ds)? {
+                let f = f?.path();
+                if f.extension().is_some_and(|e| e == "json") {
+                    files.push(f);
+                }
+            }
+        }
+    }
+    files.sort();
+    files
+        .iter()
+        .map(|f| {
+            let bytes = std::fs::read(f).with_context(|| format!("reading {}", f.display()))?;
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", f.display()))
+        })
+        .collect()
+}

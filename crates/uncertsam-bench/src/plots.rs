@@ -1,0 +1,158 @@
+//! PNG plots of a run: per dataset, the pooled reliability diagram and the risk-coverage curves
+//! of every estimator. Text uses DejaVu Sans from the system (`/usr/share/fonts`); without it
+//! the plots are skipped with a message, never an error.
+
+use std::path::Path;
+
+use anyhow::{Result, anyhow};
+use plotters::prelude::*;
+use plotters::style::{FontStyle, register_font};
+use uncertsam_metrics::DatasetMetrics;
+
+const FONT_PATHS: [&str; 2] = [
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+fn load_font() -> bool {
+    static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LOADED.get_or_init(|| {
+        FONT_PATHS.iter().any(|p| match std::fs::read(p) {
+            Ok(bytes) => register_font(
+                "sans-serif",
+                FontStyle::Normal,
+                Box::leak(bytes.into_boxed_slice()),
+            )
+            .is_ok(),
+            Err(_) => false,
+        })
+    })
+}
+
+/// Writes `<out>/plots/<dataset>_{reliability,risk_coverage}.png`.
+pub fn write_plots(out: &Path, data: &[(String, Vec<(String, DatasetMetrics)>)]) -> Result<()> {
+    if !load_font() {
+        eprintln!("note: no DejaVu Sans font found; skipping plots");
+        return Ok(());
+    }
+    let dir = out.join("plots");
+    std::fs::create_dir_all(&dir)?;
+    for (dataset, estimators) in data {
+        reliability(
+            &dir.join(format!("{dataset}_reliability.png")),
+            dataset,
+            estimators,
+        )?;
+        risk_coverage(
+            &dir.join(format!("{dataset}_risk_coverage.png")),
+            dataset,
+            estimators,
+        )?;
+    }
+    Ok(())
+}
+
+fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
+    anyhow!("plotting: {e}")
+}
+
+fn reliability(path: &Path, dataset: &str, estimators: &[(String, DatasetMetrics)]) -> Result<()> {
+    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{dataset}: reliability (pooled pixels)"),
+            ("sans-serif", 20),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("mean confidence p")
+        .y_desc("fraction foreground")
+        .draw()
+        .map_err(err)?;
+    chart
+        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
+        .map_err(err)?;
+    for (i, (name, m)) in estimators.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let pts: Vec<(f64, f64)> = m
+            .pooled
+            .bins
+            .iter()
+            .filter(|b| b.count > 0)
+            .map(|b| (b.mean_confidence, b.accuracy))
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("{name} (ECE {:.3})", m.pooled.ece))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+        chart
+            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .map_err(err)?;
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}
+
+fn risk_coverage(
+    path: &Path,
+    dataset: &str,
+    estimators: &[(String, DatasetMetrics)],
+) -> Result<()> {
+    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let ymax = estimators
+        .iter()
+        .flat_map(|(_, m)| m.risk_coverage_unc.risk.iter().copied())
+        .filter(|v| v.is_finite())
+        .fold(0.05f64, f64::max);
+    let mut chart = ChartBuilder::on(&root)
+        .caption(
+            format!("{dataset}: risk-coverage (risk = 1 - IoU)"),
+            ("sans-serif", 20),
+        )
+        .margin(10)
+        .x_label_area_size(40)
+        .y_label_area_size(50)
+        .build_cartesian_2d(0f64..1f64, 0f64..ymax * 1.05)
+        .map_err(err)?;
+    chart
+        .configure_mesh()
+        .x_desc("coverage (most certain masks first)")
+        .y_desc("selective risk")
+        .draw()
+        .map_err(err)?;
+    for (i, (name, m)) in estimators.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        let rc = &m.risk_coverage_unc;
+        let pts: Vec<(f64, f64)> = rc
+            .coverage
+            .iter()
+            .copied()
+            .zip(rc.risk.iter().copied())
+            .collect();
+        chart
+            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
+            .map_err(err)?
+            .label(format!("{name} (AURC {:.3})", rc.aurc))
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+    }
+    chart
+        .configure_series_labels()
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(err)?;
+    root.present().map_err(err)
+}

@@ -1,0 +1,228 @@
+//! Final tables from the part files: `rows.csv` (one row per dataset x estimator x mask, the
+//! paper's columns and ours), `summary.json` and `summary.md` (dataset x estimator means with
+//! bootstrap 95% CIs, pooled calibration, AURC, and the winner of each column), written
+//! atomically. The output depends only on the parts, so a resumed or sharded run gives the
+//! same bytes as an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+use uncertsam_metrics::{BootstrapConfig, DatasetAccumulator, DatasetMetrics, MaskMetrics};
+
+use crate::parts::{Part, read_parts, write_atomic};
+
+/// Columns where lower is better; the others in [`WINNER_COLUMNS`] are higher-is-better.
+const LOWER_IS_BETTER: [&str; 5] = ["MAE", "BER", "ECE", "brier", "nll"];
+/// Columns for which the summary names a winner.
+const WINNER_COLUMNS: [&str; 10] = [
+    "IoU", "pearson", "spearman", "auroc", "aupr", "ECE", "brier", "nll", "BIoU_1", "dice",
+];
+/// Columns shown in `summary.md`.
+const SHOWN: [&str; 8] = [
+    "IoU", "pearson", "spearman", "auroc", "aupr", "ECE", "brier", "nll",
+];
+
+/// One estimator's dataset-level results.
+#[derive(Serialize)]
+struct EstimatorSummary {
+    estimator: String,
+    metrics: DatasetMetrics,
+}
+
+/// One dataset's results.
+#[derive(Serialize)]
+struct DatasetSummary {
+    dataset: String,
+    images: usize,
+    bad_samples: Vec<String>,
+    estimators: Vec<EstimatorSummary>,
+    winners: BTreeMap<String, String>,
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "NaN".into()
+    } else {
+        format!("{v}")
+    }
+}
+
+fn column(m: &DatasetMetrics, name: &str) -> Option<(f64, f64, f64)> {
+    m.means
+        .iter()
+        .find(|c| c.column == name)
+        .map(|c| (c.mean, c.ci.low, c.ci.high))
+}
+
+/// Rebuilds the tables of `out` from its parts.
+pub fn merge(out: &Path, seed: u64) -> Result<()> {
+    let parts = read_parts(out)?;
+    let mut by_dataset: BTreeMap<String, Vec<&Part>> = BTreeMap::new();
+    for p in &parts {
+        by_dataset.entry(p.dataset.clone()).or_default().push(p);
+    }
+    let mut csv = String::from("dataset,image_id,mask_id,estimator,iou_pred");
+    for c in MaskMetrics::COLUMNS {
+        csv.push(',');
+        csv.push_str(c);
+    }
+    csv.push('\n');
+    let bootstrap = BootstrapConfig {
+        seed,
+        ..BootstrapConfig::default()
+    };
+    let mut summaries = Vec::new();
+    for (dataset, parts) in &by_dataset {
+        let mut acc: BTreeMap<String, DatasetAccumulator> = BTreeMap::new();
+        let mut order: Vec<String> = Vec::new();
+        let mut bad = Vec::new();
+        for p in parts {
+            if let Some(e) = &p.error {
+                bad.push(e.clone());
+            }
+            for est in &p.estimators {
+                if !order.contains(&est.name) {
+                    order.push(est.name.clone());
+                }
+                let a = acc.entry(est.name.clone()).or_default();
+                for (i, row) in est.rows.iter().enumerate() {
+                    // The image's pooled calibration is added once, with its first mask.
+                    let cal = if i == 0 {
+                        est.calibration.clone()
+                    } else {
+                        Default::default()
+                    };
+                    a.push(row.metrics(), row.iou_pred, &cal);
+                }
+            }
+        }
+        for name in &order {
+            for p in parts {
+                for est in p.estimators.iter().filter(|e| &e.name == name) {
+                    for row in &est.rows {
+                        let _ = write!(
+                            csv,
+                            "{dataset},{},{},{name},{}",
+                            p.image_id.unwrap_or_default(),
+                            row.mask_id,
+                            row.iou_pred.map(fmt).unwrap_or_default()
+                        );
+                        for v in &row.values {
+                            csv.push(',');
+                            csv.push_str(&v.map(fmt).unwrap_or_else(|| "NaN".into()));
+                        }
+                        csv.push('\n');
+                    }
+                }
+            }
+        }
+        let mut estimators = Vec::new();
+        for name in &order {
+            let metrics = acc[name]
+                .finish(&bootstrap)
+                .with_context(|| format!("{dataset} / {name}"))?;
+            estimators.push(EstimatorSummary {
+                estimator: name.clone(),
+                metrics,
+            });
+        }
+        let mut winners = BTreeMap::new();
+        for col in WINNER_COLUMNS {
+            let lower = LOWER_IS_BETTER.contains(&col);
+            let best = estimators
+                .iter()
+                .filter_map(|e| column(&e.metrics, col).map(|(m, _, _)| (e.estimator.clone(), m)))
+                .filter(|(_, m)| !m.is_nan())
+                .min_by(|a, b| {
+                    if lower {
+                        a.1.total_cmp(&b.1)
+                    } else {
+                        b.1.total_cmp(&a.1)
+                    }
+                });
+            if let Some((name, _)) = best {
+                winners.insert(col.to_string(), name);
+            }
+        }
+        summaries.push(DatasetSummary {
+            dataset: dataset.clone(),
+            images: parts.iter().filter(|p| p.error.is_none()).count(),
+            bad_samples: bad,
+            estimators,
+            winners,
+        });
+    }
+    write_atomic(&out.join("rows.csv"), csv.as_bytes())?;
+    write_atomic(
+        &out.join("summary.json"),
+        serde_json::to_string_pretty(&summaries)?.as_bytes(),
+    )?;
+    write_atomic(&out.join("summary.md"), markdown(&summaries).as_bytes())?;
+    crate::plots::write_plots(out, &summaries_for_plots(&summaries))?;
+    Ok(())
+}
+
+/// The data the plots need, per dataset and estimator.
+fn summaries_for_plots(s: &[DatasetSummary]) -> Vec<(String, Vec<(String, DatasetMetrics)>)> {
+    s.iter()
+        .map(|d| {
+            (
+                d.dataset.clone(),
+                d.estimators
+                    .iter()
+                    .map(|e| (e.estimator.clone(), e.metrics.clone()))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+fn markdown(summaries: &[DatasetSummary]) -> String {
+    let mut md = String::from(
+        "# Benchmark summary\n\nMeans over masks with bootstrap 95% intervals; **bold** marks the best estimator of a column (higher is better except ECE, Brier, NLL). pearson = pixel Pearson(u, |G - p|) as the paper; spearman, auroc, aupr: u against pixel errors (P != G). Pooled ECE is over all pixels of the dataset; AURC uses risk = 1 - IoU ranked by mean u.\n",
+    );
+    for d in summaries {
+        let _ = write!(md, "\n## {}\n\n{} images", d.dataset, d.images);
+        if !d.bad_samples.is_empty() {
+            let _ = write!(md, ", {} bad samples skipped", d.bad_samples.len());
+        }
+        md.push_str("\n\n| estimator |");
+        for c in SHOWN {
+            let _ = write!(md, " {c} |");
+        }
+        md.push_str(" pooled ECE | AURC |\n|---|");
+        for _ in 0..SHOWN.len() + 2 {
+            md.push_str("---|");
+        }
+        md.push('\n');
+        for e in &d.estimators {
+            let _ = write!(md, "| {} |", e.estimator);
+            for c in SHOWN {
+                let cell = match column(&e.metrics, c) {
+                    Some((m, lo, hi)) => {
+                        let s = format!("{m:.3} [{lo:.3}, {hi:.3}]");
+                        if d.winners.get(c) == Some(&e.estimator) {
+                            format!("**{s}**")
+                        } else {
+                            s
+                        }
+                    }
+                    None => "-".into(),
+                };
+                let _ = write!(md, " {cell} |");
+            }
+            let _ = writeln!(
+                md,
+                " {:.4} | {:.4} |",
+                e.metrics.pooled.ece, e.metrics.risk_coverage_unc.aurc
+            );
+        }
+        for b in &d.bad_samples {
+            let _ = writeln!(md, "\n- skipped: {b}");
+        }
+    }
+    md
+}

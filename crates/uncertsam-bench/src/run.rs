@@ -1,0 +1,420 @@
+//! The benchmark loop: for every dataset, image (of this shard) and estimator, the per-mask
+//! metrics, written as one part file per image.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use uncertsam_data::prompts::{jitter_box, sample_points, tight_box};
+use uncertsam_data::{Sample, SampleSeed, SampleSource, UncertSamSplit};
+use uncertsam_metrics::{CalibrationAccumulator, MaskInputs, mask_metrics_with_calibration};
+use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam, SamConfig};
+
+use crate::args::{BenchArgs, PromptKind, parse_shard};
+use crate::estimators::{
+    BenchEstimator, Entropy, Laplace, LaplaceExample, LaplaceVariant, fit_laplace,
+    laplace_features, laplace_layer,
+};
+use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
+
+/// Estimators the benchmark knows, in table order.
+pub const ESTIMATORS: [&str; 3] = ["entropy", "laplace_probit", "laplace_paper"];
+
+/// Images per split with `--quick`.
+const QUICK_IMAGES: usize = 3;
+/// Clean training images the Laplace posteriors are fitted on (`--quick`: a few).
+const LAPLACE_FIT_IMAGES: usize = 60;
+
+/// The repository root (where `fixtures/` lives).
+pub fn project_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Loads `--checkpoint` with the `--model` geometry, or the embedded default model.
+pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(Sam<B>, String)> {
+    if let Some(ckpt) = &args.checkpoint {
+        let config = match SamConfig::preset(&args.model) {
+            Some(c) => c,
+            None => {
+                let text = std::fs::read_to_string(&args.model).with_context(|| {
+                    format!(
+                        "--model `{}` is neither a preset nor a readable config.json",
+                        args.model
+                    )
+                })?;
+                serde_json::from_str(&text).with_context(|| format!("parsing {}", args.model))?
+            }
+        };
+        let sam = Sam::new(&config, device)?.load_checkpoint(ckpt)?;
+        return Ok((sam, format!("{} ({})", ckpt.display(), args.model)));
+    }
+    let default = project_root().join("fixtures/default");
+    let (dir, weights, what) = if default.join("sam.safetensors").exists() {
+        (
+            default.clone(),
+            default.join("sam.safetensors"),
+            "embedded default (fixtures/default)",
+        )
+    } else {
+        let tiny = project_root().join("fixtures/sam/tiny_256");
+        eprintln!(
+            "warning: fixtures/default/sam.safetensors not found; using the random-weight parity model"
+        );
+        (
+            tiny.clone(),
+            tiny.join("model.safetensors"),
+            "random-weight parity model (fixtures/sam/tiny_256)",
+        )
+    };
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path)
+        .with_context(|| format!("reading {}", cfg_path.display()))?;
+    let config: SamConfig =
+        serde_json::from_str(&text).with_context(|| format!("parsing {}", cfg_path.display()))?;
+    let sam = Sam::new(&config, device)?.load_checkpoint(&weights)?;
+    Ok((sam, what.to_string()))
+}
+
+/// The datasets to run: `--datasets`, else every `Synth-*` directory, else every directory.
+fn datasets(args: &BenchArgs) -> Result<Vec<String>> {
+    if !args.datasets.is_empty() {
+        return Ok(args.datasets.clone());
+    }
+    let mut all: Vec<String> = std::fs::read_dir(&args.data)
+        .with_context(|| format!("reading benchmark root {}", args.data.display()))?
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().join(&args.split).is_dir())
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .collect();
+    all.sort();
+    // The clean split first, then the shifts.
+    all.sort_by_key(|d| d != "Synth-Clean");
+    if all.is_empty() {
+        bail!(
+            "no dataset with a `{}` split under {}",
+            args.split,
+            args.data.display()
+        );
+    }
+    Ok(all)
+}
+
+/// One prompt row per mask, in original-image pixels, seeded per mask.
+fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Result<PromptBatch> {
+    let (w, h) = (
+        sample.image.width() as usize,
+        sample.image.height() as usize,
+    );
+    let mut batch = PromptBatch::new();
+    for m in &sample.masks {
+        let b = tight_box(&m.mask)
+            .with_context(|| format!("{}: mask {} is empty", sample.image_path.display(), m.id))?;
+        let mut rng =
+            SampleSeed::new(seed, &sample.dataset, sample.image_id, m.id).rng("bench/prompt");
+        let row = match kind {
+            PromptKind::Box => PromptRow {
+                bbox: Some(b.map(f64::from)),
+                ..Default::default()
+            },
+            PromptKind::JitteredBox => PromptRow {
+                bbox: Some(jitter_box(b, w, h, &mut rng).map(f64::from)),
+                ..Default::default()
+            },
+            PromptKind::Point => {
+                let p = sample_points(&m.mask, 1, 0, &mut rng);
+                let p = p
+                    .first()
+                    .with_context(|| format!("mask {} has no foreground pixel", m.id))?;
+                PromptRow {
+                    points: vec![([f64::from(p.xy.0), f64::from(p.xy.1)], 1)],
+                    ..Default::default()
+                }
+            }
+        };
+        batch = batch.with_row(row);
+    }
+    Ok(batch)
+}
+
+fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("tensor data: {e:?}"))
+}
+
+/// Upsamples `[b, 4E, 4E]` maps to the original image as `sam.postprocess` does.
+fn upsample<B: Backend>(sam: &Sam<B>, emb: &ImageEmbedding<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+    let [b, h, w] = x.dims();
+    let up = sam.postprocess(x.reshape([b, 1, h, w]), emb);
+    let [_, _, oh, ow] = up.dims();
+    up.reshape([b, oh, ow])
+}
+
+/// Runs every estimator on one image.
+fn process<B: Backend>(
+    sam: &Sam<B>,
+    estimators: &[Box<dyn BenchEstimator<B>>],
+    sample: &Sample,
+    args: &BenchArgs,
+) -> Result<Vec<EstimatorPart>> {
+    let emb = sam.embed(&sample.image);
+    let prompts = prompt_rows(sample, args.prompt, args.seed)?.build(sam, &emb)?;
+    let (h, w) = (
+        sample.image.height() as usize,
+        sample.image.width() as usize,
+    );
+    let mut parts = Vec::with_capacity(estimators.len());
+    for est in estimators {
+        let name = est.name();
+        let mut rng = SampleSeed::image(args.seed, &sample.dataset, sample.image_id)
+            .rng(&format!("estimator/{name}"));
+        let maps = est
+            .estimate(sam, &emb, &prompts, &mut rng)
+            .with_context(|| format!("estimator {name}"))?;
+        let logits = to_vec(upsample(sam, &emb, maps.logits))?;
+        let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
+        let unc = to_vec(upsample(sam, &emb, maps.uncertainty))?;
+        let std = maps
+            .std
+            .map(|s| to_vec(upsample(sam, &emb, s)))
+            .transpose()?;
+        let iou = to_vec(maps.iou)?;
+        let mut rows = Vec::with_capacity(sample.masks.len());
+        let mut calibration = CalibrationAccumulator::new();
+        for (i, m) in sample.masks.iter().enumerate() {
+            let r = i * h * w..(i + 1) * h * w;
+            let pred: Vec<u8> = logits[r.clone()]
+                .iter()
+                .map(|&l| u8::from(l > 0.0))
+                .collect();
+            let mut inputs = MaskInputs::new(
+                &pred,
+                m.mask.data(),
+                &prob[r.clone()],
+                &unc[r.clone()],
+                h,
+                w,
+            )
+            .with_iou_pred(f64::from(iou[i]));
+            if let Some(s) = &std {
+                inputs = inputs.with_std(&s[r.clone()]);
+            }
+            let (metrics, cal) = mask_metrics_with_calibration(&inputs).with_context(|| {
+                format!(
+                    "{}: mask {} under {name}",
+                    sample.image_path.display(),
+                    m.id
+                )
+            })?;
+            calibration.merge(&cal);
+            rows.push(Row::new(m.id, Some(f64::from(iou[i])), &metrics));
+        }
+        parts.push(EstimatorPart {
+            name,
+            rows,
+            calibration,
+        });
+    }
+    Ok(parts)
+}
+
+/// Fits the Laplace posteriors on the clean training split (box prompts, every mask).
+fn laplace_examples<B: Backend>(sam: &Sam<B>, args: &BenchArgs) -> Result<Vec<LaplaceExample>> {
+    let split = UncertSamSplit::open(&args.data, "Synth-Clean", "train")?;
+    let n = if args.quick { 8 } else { LAPLACE_FIT_IMAGES }.min(split.len());
+    let mut out = Vec::new();
+    for i in 0..n {
+        let Ok(sample) = split.get(i) else { continue };
+        let emb = sam.embed(&sample.image);
+        let prompts = prompt_rows(&sample, PromptKind::Box, args.seed)?.build(sam, &emb)?;
+        let d = sam.decode(&emb, &prompts, false)?;
+        let (hs, es) = laplace_features(&d)?;
+        let [_, _, lh, lw] = d.all.masks.dims();
+        for ((h, e), m) in hs.into_iter().zip(es).zip(&sample.masks) {
+            out.push(LaplaceExample {
+                h,
+                e,
+                target: low_res_target(sam, &emb, &m.mask, [lh, lw]),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The ground truth on the decoder's low-resolution grid: each low-res pixel reads the original
+/// pixel under its centre (through the longest-side resize and the padding; 0 in the padding).
+fn low_res_target<B: Backend>(
+    sam: &Sam<B>,
+    emb: &ImageEmbedding<B>,
+    mask: &uncertsam_data::Mask,
+    [lh, lw]: [usize; 2],
+) -> Vec<f32> {
+    let s = sam.config().img_size as f32;
+    let [ih, iw] = emb.input_size;
+    let [oh, ow] = emb.original_size;
+    let mut t = vec![0f32; lh * lw];
+    for y in 0..lh {
+        for x in 0..lw {
+            let (my, mx) = (
+                (y as f32 + 0.5) * s / lh as f32,
+                (x as f32 + 0.5) * s / lw as f32,
+            );
+            if my >= ih as f32 || mx >= iw as f32 {
+                continue;
+            }
+            let (py, px) = (
+                (my * oh as f32 / ih as f32) as usize,
+                (mx * ow as f32 / iw as f32) as usize,
+            );
+            if py < oh && px < ow && mask.get(px, py) {
+                t[y * lw + x] = 1.0;
+            }
+        }
+    }
+    t
+}
+
+/// Builds the selected estimators (fitting Laplace when selected).
+pub fn build_estimators<B: Backend>(
+    sam: &Sam<B>,
+    args: &BenchArgs,
+) -> Result<Vec<Box<dyn BenchEstimator<B>>>> {
+    let selected: Vec<String> = if args.estimators.is_empty() {
+        ESTIMATORS.iter().map(|s| s.to_string()).collect()
+    } else {
+        args.estimators.clone()
+    };
+    if let Some(bad) = selected.iter().find(|s| !ESTIMATORS.contains(&s.as_str())) {
+        bail!(
+            "unknown estimator `{bad}`; available: {}",
+            ESTIMATORS.join(", ")
+        );
+    }
+    let mut out: Vec<Box<dyn BenchEstimator<B>>> = Vec::new();
+    let needs_laplace = selected.iter().any(|s| s.starts_with("laplace"));
+    let examples = if needs_laplace {
+        laplace_examples(sam, args)?
+    } else {
+        Vec::new()
+    };
+    let (shape, weight, bias) = laplace_layer(sam)?;
+    for name in ESTIMATORS
+        .iter()
+        .filter(|n| selected.iter().any(|s| s == *n))
+    {
+        match *name {
+            "entropy" => out.push(Box::new(Entropy)),
+            "laplace_probit" => out.push(Box::new(Laplace {
+                fitted: fit_laplace(
+                    LaplaceVariant::Probit,
+                    shape,
+                    &weight,
+                    &bias,
+                    &examples,
+                    args.samples,
+                )?,
+            })),
+            "laplace_paper" => out.push(Box::new(Laplace {
+                fitted: fit_laplace(
+                    LaplaceVariant::Paper,
+                    shape,
+                    &weight,
+                    &bias,
+                    &examples,
+                    args.samples,
+                )?,
+            })),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+/// Runs this shard; returns the number of images processed and skipped as bad.
+pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, usize)> {
+    let (shard, shards) = parse_shard(&args.shard).map_err(anyhow::Error::msg)?;
+    if !args.data.exists() {
+        eprintln!(
+            "generating the synthetic benchmark into {}",
+            args.data.display()
+        );
+        uncertsam_data::synth::generate(
+            &uncertsam_data::synth::SynthConfig::default(),
+            &args.data,
+        )?;
+    }
+    if !args.resume && args.out.join("parts").exists() {
+        bail!(
+            "{} already holds results; pass --resume to continue it, or choose another --out",
+            args.out.display()
+        );
+    }
+    let (sam, model) = load_model::<B>(args, device)?;
+    let estimators = build_estimators(&sam, args)?;
+    let names: Vec<String> = estimators.iter().map(|e| e.name()).collect();
+    let meta = serde_json::json!({ "model": model, "estimators": names, "prompt": format!("{:?}", args.prompt),
+        "seed": args.seed, "samples": args.samples, "split": args.split, "quick": args.quick });
+    crate::parts::write_atomic(
+        &args.out.join("run.json"),
+        serde_json::to_string_pretty(&meta)?.as_bytes(),
+    )?;
+    let (mut done, mut bad) = (0, 0);
+    for dataset in datasets(args)? {
+        let split = match UncertSamSplit::open(&args.data, &dataset, &args.split) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("skipping dataset {dataset}: {e}");
+                continue;
+            }
+        };
+        let n = if args.quick {
+            split.len().min(QUICK_IMAGES)
+        } else {
+            split.len()
+        };
+        let mine: Vec<usize> = (0..n).filter(|i| i % shards == shard).collect();
+        let bar = ProgressBar::new(mine.len() as u64).with_style(
+            ProgressStyle::with_template("{prefix:>20} {bar:30} {pos}/{len} {elapsed}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar.set_prefix(dataset.clone());
+        for index in mine {
+            bar.inc(1);
+            if part_path(&args.out, &dataset, index).exists() {
+                continue;
+            }
+            let part = match split.get(index).map_err(anyhow::Error::from).and_then(|s| {
+                let parts = process(&sam, &estimators, &s, args)?;
+                Ok((s.image_id, parts))
+            }) {
+                Ok((image_id, estimators)) => {
+                    done += 1;
+                    Part {
+                        dataset: dataset.clone(),
+                        index,
+                        image_id: Some(image_id),
+                        estimators,
+                        error: None,
+                    }
+                }
+                Err(e) => {
+                    bad += 1;
+                    let msg = format!("{e:#}");
+                    bar.suspend(|| eprintln!("skipping {dataset} #{index}: {msg}"));
+                    Part {
+                        dataset: dataset.clone(),
+                        index,
+                        image_id: None,
+                        estimators: vec![],
+                        error: Some(msg),
+                    }
+                }
+            };
+            write_part(&args.out, &part)?;
+        }
+        bar.finish();
+    }
+    Ok((done, bad))
+}

@@ -104,11 +104,9 @@ pub fn box_prompts(masks: &[Mask], rng: &mut impl Rng) -> PromptBatch {
     batch
 }
 
-/// `n` positive points per mask, `n` drawn from 1..=3 once per image (all rows of one decoder
-/// call share a structure) and capped by the smallest mask's area.
-pub fn point_prompts(masks: &[Mask], rng: &mut impl Rng) -> (PromptBatch, usize) {
-    let smallest = masks.iter().map(Mask::area).min().unwrap_or(1).max(1) as usize;
-    let n = rng.random_range(1..=3usize).min(smallest);
+/// `n` positive points per mask (the caller draws `n` in 1..=3 once per step, since all rows
+/// of one decoder call share a structure, and caps it by the smallest mask's area).
+pub fn point_prompts(masks: &[Mask], n: usize, rng: &mut impl Rng) -> PromptBatch {
     let mut batch = PromptBatch::new();
     for m in masks {
         let pts = prompts::sample_points(m, n, 0, rng)
@@ -117,5 +115,5 @@ pub fn point_prompts(masks: &[Mask], rng: &mut impl Rng) -> (PromptBatch, usize)
             .collect();
         batch = batch.with_points(pts);
     }
-    (batch, n)
+    batch
 }

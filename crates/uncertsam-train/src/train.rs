@@ -12,7 +12,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use uncertsam_sam::{ImageEmbedding, Sam, resize_longest_side, to_model_input};
+use uncertsam_sam::{ImageEmbedding, Prompts, Sam, resize_longest_side, to_model_input};
 
 use crate::data::{FLIPS, Flip, TrainImage, box_prompts, flipped, point_prompts};
 use crate::loss::{iou_loss, mask_loss, mask_terms};
@@ -100,31 +100,80 @@ pub fn low_res_targets(
     out
 }
 
-/// The loss of one image: a box call (token 0) and a point call (min-loss of the three
-/// multimask tokens for a single point, token 0 for 2-3 points), averaged.
-fn image_loss(
+/// Concatenates per-image prompts (same structure) into one decoder batch.
+fn cat_prompts(parts: Vec<Prompts<Train>>) -> Prompts<Train> {
+    let mut points = Vec::new();
+    let mut labels = Vec::new();
+    let mut boxes = Vec::new();
+    for p in parts {
+        if let Some((pt, l)) = p.points {
+            points.push(pt);
+            labels.push(l);
+        }
+        if let Some(b) = p.boxes {
+            boxes.push(b);
+        }
+    }
+    Prompts {
+        points: (!points.is_empty()).then(|| (Tensor::cat(points, 0), Tensor::cat(labels, 0))),
+        boxes: (!boxes.is_empty()).then(|| Tensor::cat(boxes, 0)),
+        masks: None,
+    }
+}
+
+/// The loss of one step, all masks of all its images in two decoder calls: a box call
+/// (token 0) and a point call with `n` points per mask (`n` in 1..=3 drawn per step; for one
+/// point the min-loss of the three multimask tokens, else token 0), averaged.
+fn step_loss(
     model: &Sam<Train>,
-    emb: &ImageEmbedding<Train>,
-    item: &TrainImage,
+    embs: &[ImageEmbedding<Train>],
+    items: &[&TrainImage],
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<Tensor<Train, 1>> {
     let device = model.device();
-    let k = item.masks.len();
     let low = model.config().low_res_size();
-    let gt = low_res_targets(&item.masks, emb.input_size, model.config().img_size, low);
+    let k: usize = items.iter().map(|it| it.masks.len()).sum();
+    let mut gt = Vec::with_capacity(k * low[0] * low[1]);
+    let mut rows = Vec::with_capacity(k);
+    for (emb, it) in embs.iter().zip(items) {
+        gt.extend(low_res_targets(
+            &it.masks,
+            emb.input_size,
+            model.config().img_size,
+            low,
+        ));
+        rows.extend(std::iter::repeat_n(emb.embeddings.clone(), it.masks.len()));
+    }
     let gt = Tensor::<Train, 4>::from_data(TensorData::new(gt, [k, 1, low[0], low[1]]), &device);
+    let joint = ImageEmbedding {
+        embeddings: Tensor::cat(rows, 0),
+        input_size: embs[0].input_size,
+        original_size: embs[0].original_size,
+    };
 
     // Box prompts: the single-mask token.
-    let boxes = box_prompts(&item.masks, rng).build(model, emb)?;
-    let out = model.decode(emb, &boxes, false)?;
+    let mut parts = Vec::with_capacity(items.len());
+    for (emb, it) in embs.iter().zip(items) {
+        parts.push(box_prompts(&it.masks, rng).build(model, emb)?);
+    }
+    let out = model.decode(&joint, &cat_prompts(parts), false)?;
     let terms = mask_terms(out.low_res_logits, gt.clone());
     let box_loss = (mask_loss(&terms) + iou_loss(&terms, out.iou_predictions)).mean();
 
     // Point prompts.
-    let (points, n) = point_prompts(&item.masks, rng);
-    let points = points.build(model, emb)?;
+    let smallest = items
+        .iter()
+        .flat_map(|it| it.masks.iter().map(uncertsam_data::Mask::area))
+        .min()
+        .unwrap_or(1)
+        .max(1) as usize;
+    let n = rng.random_range(1..=3usize).min(smallest);
+    let mut parts = Vec::with_capacity(items.len());
+    for (emb, it) in embs.iter().zip(items) {
+        parts.push(point_prompts(&it.masks, n, rng).build(model, emb)?);
+    }
     let multimask = n == 1;
-    let out = model.decode(emb, &points, multimask)?;
+    let out = model.decode(&joint, &cat_prompts(parts), multimask)?;
     let terms = mask_terms(out.low_res_logits, gt);
     let per_token = mask_loss(&terms); // [k, t]
     let iou = iou_loss(&terms, out.iou_predictions).mean();
@@ -244,11 +293,8 @@ pub fn train_loop(
                 })
                 .collect();
             let embs = embed_batch(&model, &items, source);
-            let mut losses = Vec::with_capacity(items.len());
-            for ((_, _, item), emb) in items.iter().zip(&embs) {
-                losses.push(image_loss(&model, emb, item, &mut rng)?);
-            }
-            let loss = Tensor::cat(losses, 0).mean();
+            let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
+            let loss = step_loss(&model, &embs, &refs, &mut rng)?;
             let value: f32 = loss.clone().into_scalar();
             anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
             let grads = GradientsParams::from_grads(loss.backward(), &model);

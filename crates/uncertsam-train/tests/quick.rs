@@ -1,7 +1,6 @@
 //! A `--quick` run on a tiny generated benchmark: the loss goes down, and the saved checkpoint
 //! reloads with `Sam::load_checkpoint` and reproduces the in-memory model's logits.
 
-use burn::prelude::*;
 use uncertsam_data::{SampleSource, UncertSamSplit, prompts};
 use uncertsam_sam::{PromptBatch, Sam, SamConfig};
 use uncertsam_train::{Cpu, TrainArgs, run};

@@ -1,13 +1,121 @@
-//! `SamConfig`: the geometry of a SAM v1 model, with the official presets.
+//! `SamConfig`: the geometry of a SAM v1 model (ViT or MobileSAM's TinyViT encoder), with the
+//! official presets.
 //!
 //! Field names are the official builder arguments, as in `docs/parity-fixture-format.md`, so a
-//! fixture's `config.json` deserialises straight into it (extra keys are ignored).
+//! fixture's `config.json` deserialises straight into it (extra keys are ignored). The encoder
+//! kind is the optional `encoder` field: absent or `"vit"` is SAM's ViT (the `encoder_*` fields),
+//! `{"tiny_vit": {...}}` is MobileSAM's TinyViT with its own geometry.
 
 use serde::{Deserialize, Serialize};
 
-/// Geometry of a SAM v1 model (ViT image encoder, prompt encoder, two-way mask decoder).
+/// Which image encoder a [`SamConfig`] describes.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderKind {
+    /// SAM's ViT, shaped by the `encoder_*` fields of [`SamConfig`].
+    #[default]
+    Vit,
+    /// MobileSAM's TinyViT (the `encoder_*` fields are then unused).
+    TinyVit(TinyVitConfig),
+}
+
+/// Geometry of a TinyViT encoder: the official `TinyViT(...)` arguments.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TinyVitConfig {
+    /// Width of each stage; a PatchMerging into 320, 448 or 576 keeps the resolution.
+    pub embed_dims: Vec<usize>,
+    /// Blocks per stage.
+    pub depths: Vec<usize>,
+    /// Attention heads per stage (stage 0 is convolutional and ignores its entry).
+    pub num_heads: Vec<usize>,
+    /// Attention window side per stage (stage 0 ignores its entry).
+    pub window_sizes: Vec<usize>,
+    /// MLP hidden width as a multiple of the stage width.
+    #[serde(default = "default_mlp_ratio")]
+    pub mlp_ratio: f64,
+    /// MBConv hidden width as a multiple of the stage-0 width.
+    #[serde(default = "default_mlp_ratio")]
+    pub mbconv_expand_ratio: f64,
+    /// Kernel side of the depthwise convolution inside attention blocks.
+    #[serde(default = "default_local_conv")]
+    pub local_conv_size: usize,
+}
+
+impl TinyVitConfig {
+    /// MobileSAM's TinyViT-5M (`build_sam_vit_t`).
+    pub fn mobile_sam() -> Self {
+        Self {
+            embed_dims: vec![64, 128, 160, 320],
+            depths: vec![2, 2, 6, 2],
+            num_heads: vec![2, 4, 5, 10],
+            window_sizes: vec![7, 7, 14, 7],
+            mlp_ratio: 4.0,
+            mbconv_expand_ratio: 4.0,
+            local_conv_size: 3,
+        }
+    }
+
+    /// Side of the output grid for an `img_size` input: stride 4, then 2 per PatchMerging
+    /// unless it merges into 320, 448 or 576.
+    pub fn output_side(&self, img_size: usize) -> usize {
+        let halvings = self
+            .embed_dims
+            .iter()
+            .skip(1)
+            .filter(|d| !matches!(d, 320 | 448 | 576))
+            .count();
+        (img_size / 4) >> halvings
+    }
+
+    fn validate(&self, c: &SamConfig) -> Result<(), String> {
+        let n = self.embed_dims.len();
+        if n < 2
+            || [
+                self.depths.len(),
+                self.num_heads.len(),
+                self.window_sizes.len(),
+            ] != [n; 3]
+        {
+            return Err(format!(
+                "tiny_vit needs >= 2 stages and one depth, head count and window per stage; got \
+                 embed_dims {:?}, depths {:?}, num_heads {:?}, window_sizes {:?}",
+                self.embed_dims, self.depths, self.num_heads, self.window_sizes
+            ));
+        }
+        if let Some(i) = (1..n).find(|&i| {
+            self.num_heads[i] == 0
+                || !self.embed_dims[i].is_multiple_of(self.num_heads[i])
+                || self.window_sizes[i] == 0
+        }) {
+            return Err(format!(
+                "tiny_vit stage {i}: embed_dim {} must be divisible by num_heads {} and the \
+                 window {} must be > 0",
+                self.embed_dims[i], self.num_heads[i], self.window_sizes[i]
+            ));
+        }
+        if !self.embed_dims[0].is_multiple_of(2) || self.local_conv_size.is_multiple_of(2) {
+            return Err("tiny_vit embed_dims[0] must be even and local_conv_size odd".into());
+        }
+        // The official forward_features reads the last stage as a [B, 64, 64, C] grid.
+        let side = self.output_side(c.img_size);
+        if c.img_size != 1024 || c.image_embedding_size != [side, side] || side != 64 {
+            return Err(format!(
+                "TinyViT needs img_size 1024 and a 64 x 64 output grid (hard-coded upstream); got \
+                 img_size {}, output side {side}, image_embedding_size {:?}",
+                c.img_size, c.image_embedding_size
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Geometry of a SAM v1 model (ViT or TinyViT image encoder, prompt encoder, two-way mask
+/// decoder).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SamConfig {
+    /// The image encoder: SAM's ViT (default) or MobileSAM's TinyViT.
+    #[serde(default)]
+    pub encoder: EncoderKind,
     /// Side of the square model input (1024 for the official models).
     pub img_size: usize,
     /// Patch side of the ViT patch embedding.
@@ -69,6 +177,9 @@ pub struct SamConfig {
     pub mask_threshold: f32,
 }
 
+fn default_local_conv() -> usize {
+    3
+}
 fn default_in_chans() -> usize {
     3
 }
@@ -95,6 +206,7 @@ impl SamConfig {
     /// The official geometry around a ViT of the given size (`_build_sam` in segment-anything).
     fn official(embed_dim: usize, depth: usize, heads: usize, global: [usize; 4]) -> Self {
         Self {
+            encoder: EncoderKind::Vit,
             img_size: 1024,
             patch_size: 16,
             in_chans: 3,
@@ -156,12 +268,30 @@ impl SamConfig {
         }
     }
 
-    /// A preset by name: `vit_b`, `vit_l`, `vit_h` or `tiny`.
+    /// MobileSAM (`mobile_sam.pt`, `vit_t`): TinyViT-5M with SAM's prompt encoder and decoder.
+    /// The `encoder_*` fields keep ViT-B values and are unused.
+    pub fn mobile_sam() -> Self {
+        Self {
+            encoder: EncoderKind::TinyVit(TinyVitConfig::mobile_sam()),
+            ..Self::vit_b()
+        }
+    }
+
+    /// The TinyViT geometry, when the encoder is one.
+    pub fn tiny_vit(&self) -> Option<&TinyVitConfig> {
+        match &self.encoder {
+            EncoderKind::TinyVit(t) => Some(t),
+            EncoderKind::Vit => None,
+        }
+    }
+
+    /// A preset by name: `vit_b`, `vit_l`, `vit_h`, `vit_t` / `mobile_sam` or `tiny`.
     pub fn preset(name: &str) -> Option<Self> {
         match name {
             "vit_b" => Some(Self::vit_b()),
             "vit_l" => Some(Self::vit_l()),
             "vit_h" => Some(Self::vit_h()),
+            "vit_t" | "mobile_sam" => Some(Self::mobile_sam()),
             "tiny" => Some(Self::tiny()),
             _ => None,
         }
@@ -177,11 +307,14 @@ impl SamConfig {
 
     /// Checks the internal consistency of the geometry; returns a message naming the fields.
     pub fn validate(&self) -> Result<(), String> {
+        if let Some(t) = self.tiny_vit() {
+            t.validate(self)?;
+        }
         let grid = self.img_size / self.patch_size.max(1);
         let checks = [
             (self.patch_size == 0, "patch_size must be > 0".to_string()),
             (
-                self.img_size % self.patch_size.max(1) != 0,
+                !self.img_size.is_multiple_of(self.patch_size.max(1)),
                 format!(
                     "img_size {} is not a multiple of patch_size {}",
                     self.img_size, self.patch_size
@@ -195,7 +328,10 @@ impl SamConfig {
                 ),
             ),
             (
-                self.encoder_num_heads == 0 || self.encoder_embed_dim % self.encoder_num_heads != 0,
+                self.encoder_num_heads == 0
+                    || !self
+                        .encoder_embed_dim
+                        .is_multiple_of(self.encoder_num_heads),
                 format!(
                     "encoder_embed_dim {} is not divisible by encoder_num_heads {}",
                     self.encoder_embed_dim, self.encoder_num_heads
@@ -203,9 +339,8 @@ impl SamConfig {
             ),
             (
                 self.decoder_transformer_num_heads == 0
-                    || (self.prompt_embed_dim / self.decoder_attention_downsample_rate.max(1))
-                        % self.decoder_transformer_num_heads
-                        != 0,
+                    || !(self.prompt_embed_dim / self.decoder_attention_downsample_rate.max(1))
+                        .is_multiple_of(self.decoder_transformer_num_heads),
                 format!(
                     "prompt_embed_dim {} / downsample {} is not divisible by decoder heads {}",
                     self.prompt_embed_dim,
@@ -214,7 +349,7 @@ impl SamConfig {
                 ),
             ),
             (
-                self.prompt_embed_dim % 8 != 0 || self.mask_in_chans % 4 != 0,
+                !self.prompt_embed_dim.is_multiple_of(8) || !self.mask_in_chans.is_multiple_of(4),
                 format!(
                     "prompt_embed_dim {} must be a multiple of 8 and mask_in_chans {} of 4",
                     self.prompt_embed_dim, self.mask_in_chans

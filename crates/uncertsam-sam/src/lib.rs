@@ -1,5 +1,6 @@
-//! The Segment Anything model family in burn: SAM v1 (ViT-B/L/H and any geometry), numerically
-//! identical to the official PyTorch `segment-anything` 1.0 (parity fixtures in `fixtures/sam`).
+//! The Segment Anything model family in burn: SAM v1 (ViT-B/L/H and any geometry) and MobileSAM
+//! (TinyViT encoder), numerically identical to the official PyTorch `segment-anything` 1.0 and
+//! `mobile_sam` (parity fixtures in `fixtures/sam` and `fixtures/mobile_sam`).
 //!
 //! Owns the model, its pre- and post-processing and checkpoint loading. It must not depend on
 //! any other uncertsam crate, and it knows nothing of uncertainty: estimators use the seams
@@ -23,6 +24,7 @@
 mod common;
 mod config;
 mod conv;
+mod conv_bn;
 mod error;
 mod image_encoder;
 mod interp;
@@ -35,11 +37,14 @@ mod preprocess;
 mod prompt;
 mod prompt_encoder;
 mod sam;
+pub mod sam2;
+mod tiny_vit;
 mod transformer;
 mod weights;
 
 pub use common::{LayerNorm2d, Mlp, MlpBlock};
-pub use config::SamConfig;
+pub use config::{EncoderKind, SamConfig, TinyVitConfig};
+pub use conv_bn::{BatchNorm2d, Conv2dBn};
 pub use error::SamError;
 pub use image_encoder::{ImageEncoderViT, get_rel_pos};
 pub use interp::resize_bilinear;
@@ -52,5 +57,10 @@ pub use preprocess::{
 };
 pub use prompt::{PromptBatch, PromptRow};
 pub use prompt_encoder::{PromptEncoder, Prompts};
-pub use sam::{Decoded, ImageEmbedding, Sam};
-pub use weights::SEQUENTIAL_RENAMES;
+pub use sam::{Decoded, ImageEmbedding, ImageEncoder, Sam};
+pub use sam2::sam2::{
+    LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding,
+};
+pub use sam2::{HieraConfig, Sam2Config};
+pub use tiny_vit::TinyViT;
+pub use weights::{SEQUENTIAL_RENAMES, TINY_VIT_RENAMES};

@@ -1,6 +1,10 @@
 //! The parity checker for fixture directories in the format of `docs/parity-fixture-format.md`:
 //! runs the model from `model_input` (the model alone) and from `image.png` (the whole
 //! pipeline) and reports, per reference tensor, the max absolute difference.
+//!
+//! `config.json`'s optional `"model_type"` selects the family: absent, `"sam"` or `"mobile_sam"`
+//! is a [`Sam`] (its `encoder` field picks ViT or TinyViT), `"sam2"` a `Sam2`. Optional
+//! tensors (`model_input`, `dense_pe`, `<case>.dense_embeddings`) are compared when present.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -192,6 +196,19 @@ struct Checker {
 }
 
 impl Checker {
+    /// `compare` when the reference holds `key`, else nothing.
+    fn compare_opt<B: Backend, const D: usize>(
+        &mut self,
+        key: &str,
+        ours: impl FnOnce() -> Tensor<B, D>,
+        path: Path_,
+    ) -> Result<(), SamError> {
+        if self.reference.contains_key(key) {
+            self.compare(key, ours(), path)?;
+        }
+        Ok(())
+    }
+
     fn compare<B: Backend, const D: usize>(
         &mut self,
         key: &str,
@@ -211,6 +228,47 @@ impl Checker {
     }
 }
 
+/// The `"model_type"` of a fixture's `config.json` (`None` when absent).
+fn model_type(cfg_path: &Path, cfg_text: &str) -> Result<Option<String>, SamError> {
+    let v: serde_json::Value = serde_json::from_str(cfg_text).map_err(|e| SamError::File {
+        path: cfg_path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    match v.get("model_type") {
+        None => Ok(None),
+        Some(serde_json::Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(SamError::File {
+            path: cfg_path.to_path_buf(),
+            message: format!("`model_type` must be a string, got {other}"),
+        }),
+    }
+}
+
+/// The model input: `model_input` when the fixture has it, else `resized_image_u8` normalised
+/// and padded by our own code (the same f32 arithmetic as the official `preprocess`).
+fn model_input<B: Backend>(
+    inputs: &BTreeMap<String, Array>,
+    in_path: &Path,
+    config: &SamConfig,
+    device: &B::Device,
+) -> Result<Tensor<B, 4>, SamError> {
+    if let Some(m) = inputs.get("model_input") {
+        return tensor(m, device);
+    }
+    let r = get(inputs, "resized_image_u8", in_path)?;
+    let bad = || SamError::File {
+        path: in_path.to_path_buf(),
+        message: format!("`resized_image_u8` must be h x w x 3, got {:?}", r.shape),
+    };
+    if r.shape.len() != 3 || r.shape[2] != 3 {
+        return Err(bad());
+    }
+    let raw: Vec<u8> = r.data.iter().map(|&v| v as u8).collect();
+    let img =
+        image::RgbImage::from_raw(r.shape[1] as u32, r.shape[0] as u32, raw).ok_or_else(bad)?;
+    Ok(crate::preprocess::to_model_input(&img, config, device))
+}
+
 /// Checks one fixture directory on `device`.
 pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<ParityReport, SamError> {
     let file_err = |p: PathBuf, m: String| SamError::File {
@@ -220,6 +278,15 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
     let cfg_path = dir.join("config.json");
     let cfg_text = std::fs::read_to_string(&cfg_path)
         .map_err(|e| file_err(cfg_path.clone(), e.to_string()))?;
+    match model_type(&cfg_path, &cfg_text)?.as_deref() {
+        None | Some("sam") | Some("mobile_sam") => {}
+        Some(other) => {
+            return Err(file_err(
+                cfg_path,
+                format!("unknown model_type `{other}` (expected sam, mobile_sam or sam2)"),
+            ));
+        }
+    }
     let config: SamConfig =
         serde_json::from_str(&cfg_text).map_err(|e| file_err(cfg_path.clone(), e.to_string()))?;
     let sam = Sam::<B>::new(&config, device)?.load_checkpoint(dir.join("model.safetensors"))?;
@@ -243,7 +310,7 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
     let input_size = [resized.shape[0], resized.shape[1]];
     let original = prompts.original_size_hw;
     let emb = sam.embed_input(
-        tensor(get(&inputs, "model_input", &in_path)?, device)?,
+        model_input(&inputs, &in_path, &config, device)?,
         input_size,
         original,
     );
@@ -252,9 +319,9 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
         emb.embeddings.clone(),
         Path_::ModelAlone,
     )?;
-    ck.compare(
+    ck.compare_opt(
         "dense_pe",
-        sam.prompt_encoder.get_dense_pe(device),
+        || sam.prompt_encoder.get_dense_pe(device),
         Path_::ModelAlone,
     )?;
     for case in &prompts.cases {
@@ -286,7 +353,11 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
         if let Some(s) = sparse {
             ck.compare(&format!("{n}.sparse_embeddings"), s, Path_::ModelAlone)?;
         }
-        ck.compare(&format!("{n}.dense_embeddings"), dense, Path_::ModelAlone)?;
+        ck.compare_opt(
+            &format!("{n}.dense_embeddings"),
+            || dense,
+            Path_::ModelAlone,
+        )?;
         let out = sam.decode(&emb, &p, case.multimask_output)?;
         ck.compare(
             &format!("{n}.low_res_logits"),

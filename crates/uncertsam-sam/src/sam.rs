@@ -1,10 +1,12 @@
 //! `Sam`: image encoder + prompt encoder + mask decoder, with the encode-once / decode-many API.
+//! The image encoder is SAM's ViT or MobileSAM's TinyViT; both share the prompt encoder and
+//! the mask decoder.
 
 use burn::module::Module;
 use burn::prelude::*;
 use image::RgbImage;
 
-use crate::config::SamConfig;
+use crate::config::{EncoderKind, SamConfig};
 use crate::error::SamError;
 use crate::image_encoder::ImageEncoderViT;
 use crate::mask_decoder::{DecoderOutput, MaskDecoder};
@@ -12,12 +14,53 @@ use crate::noise::{NoNoise, NoiseHook};
 use crate::postprocess::postprocess_masks;
 use crate::preprocess::{resize_longest_side, to_model_input};
 use crate::prompt_encoder::{PromptEncoder, Prompts};
+use crate::tiny_vit::TinyViT;
 
-/// The Segment Anything model (v1 geometry: ViT encoder).
+/// The image encoder of a [`Sam`]. Checkpoint keys do not name the variant
+/// (`image_encoder.blocks.0...` or `image_encoder.layers.0...`, as in the official models).
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)] // one per model; boxing would add a path segment
+pub enum ImageEncoder<B: Backend> {
+    /// SAM's ViT.
+    Vit(ImageEncoderViT<B>),
+    /// MobileSAM's TinyViT.
+    TinyVit(TinyViT<B>),
+}
+
+impl<B: Backend> ImageEncoder<B> {
+    /// Encodes a normalised, padded image batch.
+    ///
+    /// # Shapes
+    /// - x: `[n, 3, img_size, img_size]` -> `[n, prompt_embed_dim, E, E]`
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        match self {
+            Self::Vit(e) => e.forward(x),
+            Self::TinyVit(e) => e.forward(x),
+        }
+    }
+
+    /// The ViT, when the encoder is one.
+    pub fn vit(&self) -> Option<&ImageEncoderViT<B>> {
+        match self {
+            Self::Vit(e) => Some(e),
+            Self::TinyVit(_) => None,
+        }
+    }
+
+    /// The TinyViT, when the encoder is one.
+    pub fn tiny_vit(&self) -> Option<&TinyViT<B>> {
+        match self {
+            Self::TinyVit(e) => Some(e),
+            Self::Vit(_) => None,
+        }
+    }
+}
+
+/// The Segment Anything model (v1 geometry: ViT encoder, or TinyViT for MobileSAM).
 #[derive(Module, Debug)]
 pub struct Sam<B: Backend> {
-    /// ViT image encoder.
-    pub image_encoder: ImageEncoderViT<B>,
+    /// Image encoder.
+    pub image_encoder: ImageEncoder<B>,
     /// Prompt encoder.
     pub prompt_encoder: PromptEncoder<B>,
     /// Mask decoder.
@@ -53,7 +96,12 @@ impl<B: Backend> Sam<B> {
     pub fn new(config: &SamConfig, device: &B::Device) -> Result<Self, SamError> {
         config.validate().map_err(SamError::Config)?;
         Ok(Self {
-            image_encoder: ImageEncoderViT::new(config, device),
+            image_encoder: match &config.encoder {
+                EncoderKind::Vit => ImageEncoder::Vit(ImageEncoderViT::new(config, device)),
+                EncoderKind::TinyVit(t) => {
+                    ImageEncoder::TinyVit(TinyViT::new(t, config.prompt_embed_dim, device))
+                }
+            },
             prompt_encoder: PromptEncoder::new(config, device),
             mask_decoder: MaskDecoder::new(config, device),
             config: config.clone(),

@@ -1,10 +1,13 @@
 //! Checkpoint loading and saving with the official key names, through burn-store.
 //!
-//! Official `.pth` (PyTorch pickle) and `.safetensors` files load into [`Sam`]. The only
-//! renames are the indices of the official `nn.Sequential`s, whose activations have no
-//! parameters (see [`SEQUENTIAL_RENAMES`]). Before loading, every key and shape is checked, so a
-//! bad checkpoint gives an error naming the key and both shapes; after loading, NaN and Inf
-//! weights are reported.
+//! Official `.pth` (PyTorch pickle) and `.safetensors` files load into [`Sam`] (and, through the
+//! same helpers, into `Sam2`). The only renames are the indices of the official
+//! `nn.Sequential`s, whose activations have no parameters (see [`SEQUENTIAL_RENAMES`] and
+//! [`TINY_VIT_RENAMES`]); enum modules (the image encoder kind) add no path segment. Keys the
+//! model has no use for are listed by an `ignored` rule (TinyViT's BatchNorm
+//! `num_batches_tracked` and its classification head). Before loading, every key and shape is
+//! checked, so a bad checkpoint gives an error naming the key and both shapes; after loading,
+//! NaN and Inf weights are reported.
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -61,18 +64,60 @@ pub const SEQUENTIAL_RENAMES: [(&str, &str); 12] = [
     ),
 ];
 
-/// The model path (`.gamma` / `.beta` already renamed by the adapter) as an official key.
-fn official_key(model_path: &str) -> String {
-    for (official, ours) in SEQUENTIAL_RENAMES {
-        if let Some(rest) = model_path.strip_prefix(ours) {
-            return format!("{official}{rest}");
-        }
-    }
-    model_path.to_string()
+/// TinyViT's `patch_embed.seq = Sequential(Conv2d_BN, GELU, Conv2d_BN)`, kept as a `Vec`.
+pub const TINY_VIT_RENAMES: [(&str, &str); 1] = [(
+    "image_encoder.patch_embed.seq.2.",
+    "image_encoder.patch_embed.seq.1.",
+)];
+
+/// Checkpoint keys a SAM v1 / MobileSAM model ignores: TinyViT's BatchNorm counters and its
+/// unused classification head.
+fn sam_ignored(key: &str) -> bool {
+    key.ends_with(".num_batches_tracked")
+        || key.starts_with("image_encoder.head.")
+        || key.starts_with("image_encoder.norm_head.")
 }
 
-fn regex_rules(to_model: bool) -> Vec<(String, String)> {
-    SEQUENTIAL_RENAMES
+/// How one model family names its weights.
+pub(crate) struct KeyRules {
+    /// `(official prefix, model prefix)` renames.
+    pub renames: Vec<(&'static str, &'static str)>,
+    /// Checkpoint keys the model ignores.
+    pub ignored: fn(&str) -> bool,
+    /// Key of the state dict inside a pickle (`"model"` for SAM 2), if nested.
+    pub top_level_key: Option<&'static str>,
+}
+
+impl KeyRules {
+    fn sam() -> Self {
+        Self {
+            renames: SEQUENTIAL_RENAMES
+                .iter()
+                .chain(TINY_VIT_RENAMES.iter())
+                .copied()
+                .collect(),
+            ignored: sam_ignored,
+            top_level_key: None,
+        }
+    }
+
+    /// The model path (`.gamma` / `.beta` already renamed by the adapter) as an official key.
+    pub fn official_key(&self, model_path: &str) -> String {
+        for (official, ours) in &self.renames {
+            if let Some(rest) = model_path.strip_prefix(ours) {
+                return format!("{official}{rest}");
+            }
+        }
+        model_path.to_string()
+    }
+
+    fn regex_rules(&self, to_model: bool) -> Vec<(String, String)> {
+        regex_rules(&self.renames, to_model)
+    }
+}
+
+fn regex_rules(renames: &[(&str, &str)], to_model: bool) -> Vec<(String, String)> {
+    renames
         .iter()
         .map(|(official, ours)| {
             let (from, to) = if to_model {
@@ -86,11 +131,14 @@ fn regex_rules(to_model: bool) -> Vec<(String, String)> {
 }
 
 /// Shapes the model expects, keyed by official name, in PyTorch layout.
-fn expected_shapes<B: Backend>(model: &Sam<B>) -> BTreeMap<String, Vec<usize>> {
+fn expected_shapes<B: Backend, M: ModuleSnapshot<B>>(
+    model: &M,
+    rules: &KeyRules,
+) -> BTreeMap<String, Vec<usize>> {
     model
-        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), false)
+        .collect(None, Some(Box::new(BurnToPyTorchAdapter)), true)
         .into_iter()
-        .map(|s| (official_key(&s.full_path()), s.shape.to_vec()))
+        .map(|s| (rules.official_key(&s.full_path()), s.shape.to_vec()))
         .collect()
 }
 
@@ -138,9 +186,16 @@ fn safetensors_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, SamEr
     Ok(shapes)
 }
 
-/// Key -> shape of a PyTorch pickle checkpoint.
-fn pytorch_shapes(path: &Path) -> Result<BTreeMap<String, Vec<usize>>, SamError> {
-    let reader = burn_store::pytorch::PytorchReader::new(path).map_err(|e| file_err(path, e))?;
+/// Key -> shape of a PyTorch pickle checkpoint (under `top_level_key` when nested).
+fn pytorch_shapes(
+    path: &Path,
+    top_level_key: Option<&str>,
+) -> Result<BTreeMap<String, Vec<usize>>, SamError> {
+    let reader = match top_level_key {
+        Some(k) => burn_store::pytorch::PytorchReader::with_top_level_key(path, k),
+        None => burn_store::pytorch::PytorchReader::new(path),
+    }
+    .map_err(|e| file_err(path, e))?;
     Ok(reader
         .tensors()
         .iter()
@@ -189,8 +244,12 @@ fn check_keys(
 }
 
 /// Reports the first weight with NaN or Inf values.
-fn check_finite<B: Backend>(model: &Sam<B>, path: &Path) -> Result<(), SamError> {
-    for snap in model.collect(None, None, false) {
+fn check_finite<B: Backend, M: ModuleSnapshot<B>>(
+    model: &M,
+    path: &Path,
+    rules: &KeyRules,
+) -> Result<(), SamError> {
+    for snap in model.collect(None, None, true) {
         let data = snap
             .to_data()
             .map_err(|e| file_err(path, format!("{e:?}")))?;
@@ -199,7 +258,7 @@ fn check_finite<B: Backend>(model: &Sam<B>, path: &Path) -> Result<(), SamError>
             if count > 0 {
                 return Err(SamError::NonFinite {
                     path: path.into(),
-                    key: official_key(&snap.full_path()),
+                    key: rules.official_key(&snap.full_path()),
                     count,
                 });
             }
@@ -208,55 +267,81 @@ fn check_finite<B: Backend>(model: &Sam<B>, path: &Path) -> Result<(), SamError>
     Ok(())
 }
 
+/// Checks and loads an official checkpoint into `model` under `rules`.
+pub(crate) fn load_official<B: Backend, M: ModuleSnapshot<B>>(
+    model: &mut M,
+    path: &Path,
+    rules: &KeyRules,
+) -> Result<(), SamError> {
+    let expected = expected_shapes(model, rules);
+    let mut found = if is_safetensors(path) {
+        safetensors_shapes(path)?
+    } else {
+        pytorch_shapes(path, rules.top_level_key)?
+    };
+    found.retain(|k, _| !(rules.ignored)(k));
+    check_keys(path, &expected, &found)?;
+    let remaps = rules.regex_rules(true);
+    let result = if is_safetensors(path) {
+        let mut store = SafetensorsStore::from_file(path)
+            .with_from_adapter(PyTorchToBurnAdapter)
+            .skip_enum_variants(true);
+        for (from, to) in &remaps {
+            store = store.with_key_remapping(from, to);
+        }
+        model.load_from(&mut store).map_err(|e| file_err(path, e))?
+    } else {
+        let mut store = PytorchStore::from_file(path)
+            .map_indices_contiguous(false)
+            .skip_enum_variants(true);
+        if let Some(k) = rules.top_level_key {
+            store = store.with_top_level_key(k);
+        }
+        for (from, to) in &remaps {
+            store = store.with_key_remapping(from, to);
+        }
+        model.load_from(&mut store).map_err(|e| file_err(path, e))?
+    };
+    if let Some(e) = result.errors.first() {
+        return Err(file_err(path, e));
+    }
+    if let Some((key, _)) = result.missing.first() {
+        return Err(SamError::MissingKey {
+            path: path.into(),
+            key: rules.official_key(key),
+            expected: vec![],
+        });
+    }
+    check_finite(model, path, rules)
+}
+
+/// Saves `model` as safetensors with the official key names and PyTorch layouts.
+pub(crate) fn save_official<B: Backend, M: ModuleSnapshot<B>>(
+    model: &M,
+    path: &Path,
+    rules: &KeyRules,
+) -> Result<(), SamError> {
+    let mut store = SafetensorsStore::from_file(path)
+        .with_to_adapter(BurnToPyTorchAdapter)
+        .skip_enum_variants(true);
+    for (from, to) in rules.regex_rules(false) {
+        store = store.with_key_remapping(&from, to);
+    }
+    model.save_into(&mut store).map_err(|e| file_err(path, e))
+}
+
 impl<B: Backend> Sam<B> {
     /// Loads an official checkpoint (`.pth` / `.pt` pickle or `.safetensors` with the official
-    /// key names) into this model, whose geometry must match.
+    /// key names) into this model, whose geometry must match. MobileSAM checkpoints may keep
+    /// TinyViT's `num_batches_tracked` and classification-head keys; they are ignored.
     pub fn load_checkpoint(mut self, path: impl AsRef<Path>) -> Result<Self, SamError> {
-        let path = path.as_ref();
-        let expected = expected_shapes(&self);
-        let found = if is_safetensors(path) {
-            safetensors_shapes(path)?
-        } else {
-            pytorch_shapes(path)?
-        };
-        check_keys(path, &expected, &found)?;
-        let rules = regex_rules(true);
-        let result = if is_safetensors(path) {
-            let mut store =
-                SafetensorsStore::from_file(path).with_from_adapter(PyTorchToBurnAdapter);
-            for (from, to) in &rules {
-                store = store.with_key_remapping(from, to);
-            }
-            self.load_from(&mut store).map_err(|e| file_err(path, e))?
-        } else {
-            let mut store = PytorchStore::from_file(path).map_indices_contiguous(false);
-            for (from, to) in &rules {
-                store = store.with_key_remapping(from, to);
-            }
-            self.load_from(&mut store).map_err(|e| file_err(path, e))?
-        };
-        if let Some(e) = result.errors.first() {
-            return Err(file_err(path, e));
-        }
-        if let Some((key, _)) = result.missing.first() {
-            return Err(SamError::MissingKey {
-                path: path.into(),
-                key: official_key(key),
-                expected: vec![],
-            });
-        }
-        check_finite(&self, path)?;
+        load_official(&mut self, path.as_ref(), &KeyRules::sam())?;
         Ok(self)
     }
 
     /// Saves the weights as safetensors with the official key names and PyTorch layouts, so the
     /// file also loads into the official model.
     pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), SamError> {
-        let path = path.as_ref();
-        let mut store = SafetensorsStore::from_file(path).with_to_adapter(BurnToPyTorchAdapter);
-        for (from, to) in regex_rules(false) {
-            store = store.with_key_remapping(&from, to);
-        }
-        self.save_into(&mut store).map_err(|e| file_err(path, e))
+        save_official(self, path.as_ref(), &KeyRules::sam())
     }
 }

@@ -2,6 +2,7 @@
 //! (`fixtures/sam/generate.py`, segment-anything 1.0).
 
 mod api;
+mod mobile_sam;
 mod parity;
 mod weights;
 

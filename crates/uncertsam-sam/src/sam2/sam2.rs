@@ -1,0 +1,283 @@
+//! `Sam2`: SAM 2 on single images with the encode-once / decode-many API
+//! (`sam2_base.py` `forward_image`, `_prepare_backbone_features`, `_forward_sam_heads`, and the
+//! transforms of `sam2_image_predictor.py`).
+
+use std::path::Path;
+
+use burn::module::{Module, Param};
+use burn::prelude::*;
+
+use crate::error::SamError;
+use crate::interp::resize_bilinear;
+use crate::mask_decoder::DecoderOutput;
+use crate::noise::{NoNoise, NoiseHook};
+use crate::prompt_encoder::Prompts;
+use crate::sam2::config::Sam2Config;
+use crate::sam2::fpn::{FpnNeck, position_embedding_sine};
+use crate::sam2::hiera::Hiera;
+use crate::sam2::mask_decoder::{MaskDecoder, OUTPUT_UPSCALING_RENAMES, stability_scores};
+use crate::sam2::prompt_encoder::{MASK_DOWNSCALING_RENAMES, PromptEncoder, as_sam2_points};
+use crate::sam2::transformer::MLP_RENAMES;
+use crate::weights::{KeyRules, load_official, save_official};
+
+/// Mask logit written where the object-score head says no object (`NO_OBJ_SCORE`).
+pub const NO_OBJ_SCORE: f32 = -1024.0;
+
+/// The laplace layer of SAM 2: the last Linear of the token-0 hypernetwork MLP.
+pub const LAPLACE_LAYER: &str = "sam_mask_decoder.output_hypernetworks_mlps.0.layers.2";
+
+/// Trunk plus neck (`image_encoder.trunk`, `image_encoder.neck`).
+#[derive(Module, Debug)]
+pub struct ImageEncoder<B: Backend> {
+    /// Hiera trunk.
+    pub trunk: Hiera<B>,
+    /// FPN neck.
+    pub neck: FpnNeck<B>,
+}
+
+/// The SAM 2 image model.
+#[derive(Module, Debug)]
+pub struct Sam2<B: Backend> {
+    /// Trunk and neck.
+    pub image_encoder: ImageEncoder<B>,
+    /// Prompt encoder.
+    pub sam_prompt_encoder: PromptEncoder<B>,
+    /// Mask decoder (also holds conv_s0 / conv_s1 of the image path).
+    pub sam_mask_decoder: MaskDecoder<B>,
+    /// Added to the lowest-resolution features of a frame without memory, `[1, 1, d_model]`.
+    pub no_mem_embed: Param<Tensor<B, 3>>,
+    #[module(skip)]
+    config: Sam2Config,
+}
+
+/// An image after the SAM 2 encoder.
+#[derive(Clone, Debug)]
+pub struct Sam2Embedding<B: Backend> {
+    /// `pix_feat` with `no_mem_embed` added, `[1, d_model, E, E]`.
+    pub embeddings: Tensor<B, 4>,
+    /// conv_s0 / conv_s1 features, `[1, d / 8, 4E, 4E]` and `[1, d / 4, 2E, 2E]`.
+    pub high_res_features: [Tensor<B, 4>; 2],
+    /// Size `[h, w]` of the original image.
+    pub original_size: [usize; 2],
+}
+
+/// One SAM 2 decoder pass for a batch of prompts.
+#[derive(Clone, Debug)]
+pub struct Sam2Decoded<B: Backend> {
+    /// Chosen low-res logits, NO_OBJ-masked: `[b, 3, 4E, 4E]` with multimask, else `[b, 1, ...]`
+    /// (the single-mask token, or the best multimask one when it is unstable).
+    pub low_res_logits: Tensor<B, 4>,
+    /// Chosen IoU predictions (sigmoid), `[b, 3]` or `[b, 1]`.
+    pub iou_predictions: Tensor<B, 2>,
+    /// Object-score logits, `[b, 1]`; a mask is NO_OBJ where this is `<= 0`.
+    pub object_score_logits: Tensor<B, 2>,
+    /// Every token's raw outputs (not masked) and the features last-layer methods need.
+    pub all: DecoderOutput<B>,
+}
+
+fn key_rules() -> KeyRules {
+    KeyRules {
+        renames: MLP_RENAMES
+            .iter()
+            .chain(&OUTPUT_UPSCALING_RENAMES)
+            .chain(&MASK_DOWNSCALING_RENAMES)
+            .copied()
+            .collect(),
+        ignored: |k| {
+            !(k.starts_with("image_encoder.")
+                || k.starts_with("sam_prompt_encoder.")
+                || k.starts_with("sam_mask_decoder.")
+                || k == "no_mem_embed")
+        },
+        top_level_key: Some("model"),
+    }
+}
+
+impl<B: Backend> Sam2<B> {
+    /// A model of the given geometry with placeholder weights; load a checkpoint next.
+    pub fn new(config: &Sam2Config, device: &B::Device) -> Result<Self, SamError> {
+        config.validate().map_err(SamError::Config)?;
+        let trunk = Hiera::new(&config.hiera, device);
+        let channels: Vec<usize> = (0..4)
+            .rev()
+            .map(|i| config.hiera.embed_dim * (config.hiera.dim_mul.powi(i) as usize))
+            .collect();
+        let d = config.d_model;
+        Ok(Self {
+            image_encoder: ImageEncoder {
+                trunk,
+                neck: FpnNeck::new(&channels, d, &config.fpn_top_down_levels, device),
+            },
+            sam_prompt_encoder: PromptEncoder::new(&config.prompt_config(), device),
+            sam_mask_decoder: MaskDecoder::new(d, device),
+            no_mem_embed: Param::from_tensor(Tensor::zeros([1, 1, d], device)),
+            config: config.clone(),
+        })
+    }
+
+    /// Loads an official checkpoint: a `.pt` with the state dict under `"model"`, or a
+    /// safetensors file with the official keys. Video-only keys (memory attention and encoder,
+    /// object pointers, ...) are ignored.
+    pub fn load_checkpoint(mut self, path: impl AsRef<Path>) -> Result<Self, SamError> {
+        load_official(&mut self, path.as_ref(), &key_rules())?;
+        Ok(self)
+    }
+
+    /// Saves the image-path weights as safetensors with the official key names.
+    pub fn save_safetensors(&self, path: impl AsRef<Path>) -> Result<(), SamError> {
+        save_official(self, path.as_ref(), &key_rules())
+    }
+
+    /// The model's geometry.
+    pub fn config(&self) -> &Sam2Config {
+        &self.config
+    }
+
+    /// The device the weights live on.
+    pub fn device(&self) -> B::Device {
+        self.no_mem_embed.val().device()
+    }
+
+    /// The FPN levels the decoder uses (after `scalp`), finest first.
+    ///
+    /// # Shapes
+    /// - x: `[1, 3, S, S]` -> `[1, d, S / 4, S / 4]`, `[1, d, S / 8, ...]`, `[1, d, S / 16, ...]`
+    pub fn backbone_fpn(&self, x: Tensor<B, 4>) -> Vec<Tensor<B, 4>> {
+        let mut feats = self
+            .image_encoder
+            .neck
+            .forward(self.image_encoder.trunk.forward(x));
+        feats.truncate(feats.len().saturating_sub(self.config.scalp));
+        feats
+    }
+
+    /// The neck's sine position encoding of FPN level `level` (unused by the image path).
+    ///
+    /// # Shapes
+    /// -> `[1, d_model, S / 2^(level + 2), ...]`
+    pub fn vision_pos_enc(&self, level: usize) -> Tensor<B, 4> {
+        let side = self.config.image_size >> (level + 2);
+        position_embedding_sine(self.config.d_model, [side, side], &self.device())
+    }
+
+    /// Encodes an already normalised model input (`[1, 3, S, S]`, the image resized to S x S).
+    pub fn embed_input(
+        &self,
+        model_input: Tensor<B, 4>,
+        original_size: [usize; 2],
+    ) -> Sam2Embedding<B> {
+        let mut feats = self.backbone_fpn(model_input);
+        let d = self.config.d_model;
+        let low = feats
+            .pop()
+            .unwrap_or_else(|| Tensor::zeros([1, d, 1, 1], &self.device()));
+        let level1 = feats.pop().unwrap_or_else(|| low.clone());
+        let level0 = feats.pop().unwrap_or_else(|| level1.clone());
+        Sam2Embedding {
+            embeddings: low + self.no_mem_embed.val().reshape([1, d, 1, 1]),
+            high_res_features: self.sam_mask_decoder.high_res_features(level0, level1),
+            original_size,
+        }
+    }
+
+    /// Decodes a batch of prompts (model-input coordinates: `x / w * S`, `y / h * S`).
+    pub fn decode(
+        &self,
+        image: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+    ) -> Result<Sam2Decoded<B>, SamError> {
+        self.decode_with_noise(image, prompts, multimask, &mut NoNoise)
+    }
+
+    /// `decode` with `hook` applied at the decoder's noise sites.
+    pub fn decode_with_noise(
+        &self,
+        image: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> Result<Sam2Decoded<B>, SamError> {
+        let b = prompts.batch_size().map_err(SamError::Input)?;
+        let low = self.config.low_res_side();
+        if let Some(m) = &prompts.masks {
+            let dims = m.dims();
+            if dims[1] != 1 || [dims[2], dims[3]] != [low, low] {
+                return Err(SamError::Input(format!(
+                    "mask prompt must be [b, 1, {low}, {low}]; got {dims:?}"
+                )));
+            }
+        }
+        let device = self.device();
+        let p = as_sam2_points(prompts, b, &device);
+        let (sparse, dense) = self.sam_prompt_encoder.forward(&p, b);
+        let pe = self.sam_prompt_encoder.get_dense_pe(&device);
+        let out = self.sam_mask_decoder.predict_masks(
+            image.embeddings.clone(),
+            pe,
+            sparse,
+            dense,
+            &image.high_res_features,
+            hook,
+        );
+        let (masks, ious) = (out.all.masks.clone(), out.all.iou_predictions.clone());
+        let [_, n, h, w] = masks.dims();
+        let (logits, iou) = if multimask {
+            (
+                masks.slice([0..b, 1..n, 0..h, 0..w]),
+                ious.slice([0..b, 1..n]),
+            )
+        } else {
+            self.dynamic_multimask(masks, ious)
+        };
+        let present = out
+            .object_score_logits
+            .clone()
+            .greater_elem(0.0)
+            .reshape([b, 1, 1, 1])
+            .expand(logits.dims());
+        let masked = Tensor::full(logits.dims(), NO_OBJ_SCORE, &device).mask_where(present, logits);
+        Ok(Sam2Decoded {
+            low_res_logits: masked,
+            iou_predictions: iou,
+            object_score_logits: out.object_score_logits,
+            all: out.all,
+        })
+    }
+
+    /// `_dynamic_multimask_via_stability`: token 0 where its stability reaches the threshold,
+    /// else the multimask token with the highest predicted IoU.
+    fn dynamic_multimask(
+        &self,
+        masks: Tensor<B, 4>,
+        ious: Tensor<B, 2>,
+    ) -> (Tensor<B, 4>, Tensor<B, 2>) {
+        let [b, n, h, w] = masks.dims();
+        let multi = masks.clone().slice([0..b, 1..n, 0..h, 0..w]);
+        let multi_iou = ious.clone().slice([0..b, 1..n]);
+        let best = multi_iou.clone().argmax(1); // [b, 1]
+        let best_masks = multi.gather(1, best.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]));
+        let best_iou = multi_iou.gather(1, best);
+        let single = masks.slice([0..b, 0..1, 0..h, 0..w]);
+        let single_iou = ious.slice([0..b, 0..1]);
+        let stable = stability_scores(
+            single.clone(),
+            self.config.dynamic_multimask_stability_delta,
+        )
+        .greater_equal_elem(self.config.dynamic_multimask_stability_thresh);
+        let masks_out = best_masks.mask_where(
+            stable.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]),
+            single,
+        );
+        (masks_out, best_iou.mask_where(stable, single_iou))
+    }
+
+    /// Upscales low-resolution logits to the original image (`postprocess_masks`: one bilinear
+    /// resize, align_corners=False).
+    ///
+    /// # Shapes
+    /// - low_res: `[b, m, 4E, 4E]` -> `[b, m, original_h, original_w]`
+    pub fn postprocess(&self, low_res: Tensor<B, 4>, image: &Sam2Embedding<B>) -> Tensor<B, 4> {
+        resize_bilinear(low_res, image.original_size)
+    }
+}

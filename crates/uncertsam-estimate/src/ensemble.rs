@@ -49,9 +49,15 @@ impl<B: Backend> DeepEnsemble<B> {
     }
 
     /// An ensemble of already loaded members (plus the model's decoder if `include_base`).
-    pub fn from_heads(members: Vec<DecoderHead<B>>, include_base: bool) -> Result<Self, EstimateError> {
+    pub fn from_heads(
+        members: Vec<DecoderHead<B>>,
+        include_base: bool,
+    ) -> Result<Self, EstimateError> {
         if members.len() + usize::from(include_base) == 0 {
-            return Err(EstimateError::config("ensemble", "needs at least one member"));
+            return Err(EstimateError::config(
+                "ensemble",
+                "needs at least one member",
+            ));
         }
         Ok(Self {
             members,

@@ -202,11 +202,9 @@ mod tests {
         // Two samples of one 1x2 map with probabilities (0.2, 0.5) and (0.6, 0.5).
         let logit = |p: f32| (p / (1.0 - p)).ln();
         let d = Default::default();
-        let logits = Tensor::<B, 1>::from_floats(
-            [logit(0.2), logit(0.5), logit(0.6), logit(0.5)],
-            &d,
-        )
-        .reshape([2, 1, 1, 2]);
+        let logits =
+            Tensor::<B, 1>::from_floats([logit(0.2), logit(0.5), logit(0.6), logit(0.5)], &d)
+                .reshape([2, 1, 1, 2]);
         let iou = Tensor::<B, 1>::from_floats([0.5, 0.7], &d).reshape([2, 1]);
         let e = Estimate::from_samples(logits, iou);
         let h = |p: f32| -p * p.ln() - (1.0 - p) * (1.0 - p).ln();

@@ -135,7 +135,12 @@ impl<B: Backend> UncertaintyEstimator<B> for McDropout {
     fn name(&self) -> String {
         let c = &self.config;
         let sites: Vec<&str> = c.sites.iter().map(|s| s.short()).collect();
-        format!("mc_dropout(p={},s={},sites={})", c.p, c.samples, sites.join("+"))
+        format!(
+            "mc_dropout(p={},s={},sites={})",
+            c.p,
+            c.samples,
+            sites.join("+")
+        )
     }
 
     fn estimate(

@@ -39,7 +39,10 @@ impl<B: Backend> UncertaintyEstimator<B> for MultimaskDisagreement {
         estimate.maps.primary = MapKind::Epistemic;
         estimate.samples = n;
         // Mean pairwise IoU of the binary token masks.
-        let masks = sigmoid(tokens).greater_elem(0.5).float().reshape([n, b, h * w]);
+        let masks = sigmoid(tokens)
+            .greater_elem(0.5)
+            .float()
+            .reshape([n, b, h * w]);
         let mut sum = Tensor::<B, 1>::zeros([b], &masks.device());
         let mut pairs = 0usize;
         for i in 0..n {

@@ -22,7 +22,10 @@ pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: &Path) -> Result<
 
 /// Loads the tensors of the safetensors file `path` into `module`; every tensor of the module
 /// must be present with its shape.
-pub fn load_module<B: Backend, M: Module<B>>(mut module: M, path: &Path) -> Result<M, EstimateError> {
+pub fn load_module<B: Backend, M: Module<B>>(
+    mut module: M,
+    path: &Path,
+) -> Result<M, EstimateError> {
     if !path.is_file() {
         return Err(EstimateError::file(path, "no such file"));
     }

@@ -75,7 +75,13 @@ impl PromptPerturbation {
 
     /// One jittered copy of `row` on an image of `[h, w]` original pixels, `scale` model
     /// pixels per original pixel.
-    fn jitter(&self, row: &PromptRow, [h, w]: [f64; 2], scale: f64, rng: &mut ChaCha8Rng) -> PromptRow {
+    fn jitter(
+        &self,
+        row: &PromptRow,
+        [h, w]: [f64; 2],
+        scale: f64,
+        rng: &mut ChaCha8Rng,
+    ) -> PromptRow {
         let max = self.config.max_shift_px / scale;
         let frac = self.config.box_fraction;
         let mut noise = |amp: f64| rng.random_range(-1.0..=1.0) * amp;

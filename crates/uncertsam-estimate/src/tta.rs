@@ -162,7 +162,11 @@ impl<B: Backend> UncertaintyEstimator<B> for Tta {
             };
             let p = model.prompts(&rows, &embedding)?;
             let (l, iou) = token0(&model.decode(&embedding, &p, false)?.all);
-            logits.push(if flipped { flip_low_res(l, &embedding) } else { l });
+            logits.push(if flipped {
+                flip_low_res(l, &embedding)
+            } else {
+                l
+            });
             ious.push(iou);
         }
         Ok(Estimate::from_samples(
@@ -180,7 +184,10 @@ fn flip_x(x: f64, original_w: usize, input_w: usize) -> f64 {
 }
 
 /// The prompts of the horizontally flipped image (points and boxes mirrored).
-pub fn flip_prompts<B: Backend>(prompts: &PromptBatch, embedding: &ImageEmbedding<B>) -> PromptBatch {
+pub fn flip_prompts<B: Backend>(
+    prompts: &PromptBatch,
+    embedding: &ImageEmbedding<B>,
+) -> PromptBatch {
     let (w, input_w) = (embedding.original_size[1], embedding.input_size[1]);
     let rows = prompts
         .rows

@@ -12,7 +12,9 @@ use burn::prelude::*;
 use burn::tensor::activation::gelu;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{ImageEmbedding, LayerNorm2d, Mlp, NoNoise, PromptBatch, Prompts, Sam, resize_bilinear};
+use uncertsam_sam::{
+    ImageEmbedding, LayerNorm2d, Mlp, NoNoise, PromptBatch, Prompts, Sam, resize_bilinear,
+};
 
 use crate::decode::plain_pass;
 use crate::estimate::MapKind;

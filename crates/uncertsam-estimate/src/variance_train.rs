@@ -3,9 +3,9 @@
 //! Gaussian NLL on probabilities at the original image size,
 //! `L = mean 0.5 (exp(-s) (σ(logit) - y)² + s)`, `s` the clamped log-variance.
 
+use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
-use burn::grad_clipping::GradientClippingConfig;
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::AutodiffBackend;

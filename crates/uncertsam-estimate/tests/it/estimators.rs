@@ -102,9 +102,10 @@ fn configs_roundtrip_through_json_and_external_ones_are_left_to_the_caller() {
         assert_eq!(back, config, "{text}");
     }
     let (sam, _) = crate::load("tiny_256");
-    let external: EstimatorConfig =
-        serde_json::from_str(r#"{"kind": "external", "name": "laplace", "params": {"samples": 100}}"#)
-            .expect("parse");
+    let external: EstimatorConfig = serde_json::from_str(
+        r#"{"kind": "external", "name": "laplace", "params": {"samples": 100}}"#,
+    )
+    .expect("parse");
     assert!(external.build(&sam).is_err());
     let bad: EstimatorConfig =
         serde_json::from_str(r#"{"kind": "mc_dropout", "p": 1.5, "samples": 4}"#).expect("parse");

@@ -82,21 +82,43 @@ pub fn check_estimate(name: &str, e: &Estimate<TestBackend>, b: usize, side: usi
     assert_eq!(e.iou.dims(), [b], "{name}");
     let prob = values(e.prob.clone());
     assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)), "{name}: prob");
-    assert!(values(e.logits.clone()).iter().all(|v| v.is_finite()), "{name}: logits");
+    assert!(
+        values(e.logits.clone()).iter().all(|v| v.is_finite()),
+        "{name}: logits"
+    );
     let pe = values(e.maps.predictive_entropy.clone());
     let ln2 = std::f32::consts::LN_2 + 1e-6;
-    assert!(pe.iter().all(|h| (0.0..=ln2).contains(h)), "{name}: entropy");
+    assert!(
+        pe.iter().all(|h| (0.0..=ln2).contains(h)),
+        "{name}: entropy"
+    );
     if let Some(ee) = &e.maps.aleatoric {
-        assert!(values(ee.clone()).iter().all(|h| (0.0..=ln2).contains(h)), "{name}: EE");
+        assert!(
+            values(ee.clone()).iter().all(|h| (0.0..=ln2).contains(h)),
+            "{name}: EE"
+        );
     }
     if let Some(mi) = &e.maps.epistemic {
-        assert!(values(mi.clone()).iter().all(|v| *v >= 0.0 && v.is_finite()), "{name}: MI");
+        assert!(
+            values(mi.clone())
+                .iter()
+                .all(|v| *v >= 0.0 && v.is_finite()),
+            "{name}: MI"
+        );
     }
     if let Some(sd) = &e.maps.std {
-        assert!(values(sd.clone()).iter().all(|v| *v >= 0.0 && v.is_finite()), "{name}: std");
+        assert!(
+            values(sd.clone())
+                .iter()
+                .all(|v| *v >= 0.0 && v.is_finite()),
+            "{name}: std"
+        );
     }
     if let Some(lv) = &e.maps.log_variance {
-        assert!(values(lv.clone()).iter().all(|v| v.abs() <= 5.0), "{name}: logvar");
+        assert!(
+            values(lv.clone()).iter().all(|v| v.abs() <= 5.0),
+            "{name}: logvar"
+        );
     }
     assert_eq!(e.maps.primary_map().dims(), [b, side, side], "{name}");
 }

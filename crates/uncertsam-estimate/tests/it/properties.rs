@@ -27,8 +27,12 @@ fn mc(p: f64, samples: usize) -> McDropout {
 #[test]
 fn mc_dropout_with_one_sample_and_p0_equals_the_plain_pass() {
     let (sam, image) = tiny();
-    let plain = Entropy.estimate(&sam, &image, &boxes(), &mut rng(0)).expect("plain");
-    let est = mc(0.0, 1).estimate(&sam, &image, &boxes(), &mut rng(0)).expect("mc");
+    let plain = Entropy
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("plain");
+    let est = mc(0.0, 1)
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("mc");
     assert_eq!(values(est.prob), values(plain.prob));
     assert_eq!(
         values(est.maps.predictive_entropy),
@@ -41,13 +45,17 @@ fn mc_dropout_with_one_sample_and_p0_equals_the_plain_pass() {
 #[test]
 fn prompt_perturbation_with_one_prompt_equals_the_plain_pass() {
     let (sam, image) = tiny();
-    let plain = Entropy.estimate(&sam, &image, &boxes(), &mut rng(0)).expect("plain");
+    let plain = Entropy
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("plain");
     let pp = PromptPerturbation::new(PromptPerturbationConfig {
         prompts: 1,
         ..PromptPerturbationConfig::paper()
     })
     .expect("config");
-    let est = pp.estimate(&sam, &image, &boxes(), &mut rng(0)).expect("pp");
+    let est = pp
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("pp");
     assert_eq!(values(est.prob), values(plain.prob));
     assert_eq!(
         values(est.maps.predictive_entropy),
@@ -60,12 +68,26 @@ fn a_fixed_seed_gives_bit_identical_maps_and_other_seeds_differ() {
     let (sam, image) = tiny();
     let estimators: Vec<Box<dyn UncertaintyEstimator<TestBackend>>> = vec![
         Box::new(mc(0.2, 3)),
-        Box::new(PromptPerturbation::new(PromptPerturbationConfig { prompts: 3, ..PromptPerturbationConfig::paper() }).expect("pp")),
-        Box::new(Tta::new(TtaConfig { samples: 2, ..TtaConfig::paper_hue() }).expect("tta")),
+        Box::new(
+            PromptPerturbation::new(PromptPerturbationConfig {
+                prompts: 3,
+                ..PromptPerturbationConfig::paper()
+            })
+            .expect("pp"),
+        ),
+        Box::new(
+            Tta::new(TtaConfig {
+                samples: 2,
+                ..TtaConfig::paper_hue()
+            })
+            .expect("tta"),
+        ),
     ];
     for e in estimators {
         let run = |seed| {
-            let est = e.estimate(&sam, &image, &boxes(), &mut rng(seed)).expect("estimate");
+            let est = e
+                .estimate(&sam, &image, &boxes(), &mut rng(seed))
+                .expect("estimate");
             (
                 values(est.prob),
                 values(est.maps.predictive_entropy),
@@ -75,17 +97,27 @@ fn a_fixed_seed_gives_bit_identical_maps_and_other_seeds_differ() {
         };
         let (a, b, c) = (run(11), run(11), run(12));
         assert_eq!(a, b, "{}", e.name());
-        assert_ne!(a.0, c.0, "{}: another seed should change the prediction", e.name());
+        assert_ne!(
+            a.0,
+            c.0,
+            "{}: another seed should change the prediction",
+            e.name()
+        );
     }
 }
 
 #[test]
 fn mc_dropout_samples_disagree_somewhere() {
     let (sam, image) = tiny();
-    let est = mc(0.3, 4).estimate(&sam, &image, &boxes(), &mut rng(3)).expect("mc");
+    let est = mc(0.3, 4)
+        .estimate(&sam, &image, &boxes(), &mut rng(3))
+        .expect("mc");
     check_estimate("mc", &est, 2, 64);
     let sd = values(est.maps.std.expect("std"));
-    assert!(sd.iter().any(|v| *v > 1e-3), "dropout should spread the samples");
+    assert!(
+        sd.iter().any(|v| *v > 1e-3),
+        "dropout should spread the samples"
+    );
 }
 
 /// The image with its right half replaced by the mirror of its left half.
@@ -118,13 +150,19 @@ fn check_flip_back(fixture: &str, bbox: [f64; 4]) {
         include_identity: false,
     })
     .expect("tta");
-    let est = tta.estimate(&sam, &image, &prompts, &mut rng(0)).expect("tta");
+    let est = tta
+        .estimate(&sam, &image, &prompts, &mut rng(0))
+        .expect("tta");
     let plain = Entropy
         .estimate(&sam, &image, &flipped_prompts, &mut rng(0))
         .expect("plain");
     let expected = values(flip_low_res(plain.prob, &image.embedding));
     let got = values(est.prob);
-    assert!(max_diff(&got, &expected) < 1e-6, "{fixture}: {}", max_diff(&got, &expected));
+    assert!(
+        max_diff(&got, &expected) < 1e-6,
+        "{fixture}: {}",
+        max_diff(&got, &expected)
+    );
 }
 
 #[test]
@@ -145,9 +183,17 @@ fn flipping_prompts_and_maps_twice_is_the_identity() {
     );
     for (a, b) in prompts.rows.iter().zip(&twice.rows) {
         let (a, b) = (a.bbox.expect("box"), b.bbox.expect("box"));
-        assert!(a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-9), "{a:?} {b:?}");
+        assert!(
+            a.iter().zip(&b).all(|(x, y)| (x - y).abs() < 1e-9),
+            "{a:?} {b:?}"
+        );
     }
-    let est = Entropy.estimate(&sam, &image, &prompts, &mut rng(0)).expect("plain");
-    let back = flip_low_res(flip_low_res(est.prob.clone(), &image.embedding), &image.embedding);
+    let est = Entropy
+        .estimate(&sam, &image, &prompts, &mut rng(0))
+        .expect("plain");
+    let back = flip_low_res(
+        flip_low_res(est.prob.clone(), &image.embedding),
+        &image.embedding,
+    );
     assert_eq!(values(back), values(est.prob));
 }

@@ -2,11 +2,11 @@
 //! round-trip through safetensors + JSON.
 
 use burn::module::Module;
+use burn::prelude::*;
 use uncertsam_estimate::{
     Persist, Segmenter, TrainSample, UncertaintyEstimator, VarianceNet, VarianceNetConfig,
     VarianceNetEstimator, VarianceTrainConfig, train_variance_net,
 };
-use burn::prelude::*;
 
 use crate::{TestAutodiff, TestBackend, boxes, rng, tiny, values};
 
@@ -27,7 +27,8 @@ fn a_few_adamw_steps_reduce_the_gaussian_nll() {
             })
         })
         .collect();
-    let gt = Tensor::<TestBackend, 3>::from_data(TensorData::new(gt, [2, h, w]), &Default::default());
+    let gt =
+        Tensor::<TestBackend, 3>::from_data(TensorData::new(gt, [2, h, w]), &Default::default());
     let sample = TrainSample {
         embedding: image.embedding.clone(),
         prompts,
@@ -58,9 +59,14 @@ fn a_few_adamw_steps_reduce_the_gaussian_nll() {
     };
     let dir = tempfile::tempdir().expect("tempdir");
     est.save(dir.path()).expect("save");
-    let loaded = VarianceNetEstimator::<TestBackend>::load(dir.path(), &Default::default()).expect("load");
-    let a = est.estimate(&sam, &image, &boxes(), &mut rng(0)).expect("estimate");
-    let b = loaded.estimate(&sam, &image, &boxes(), &mut rng(0)).expect("estimate");
+    let loaded =
+        VarianceNetEstimator::<TestBackend>::load(dir.path(), &Default::default()).expect("load");
+    let a = est
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("estimate");
+    let b = loaded
+        .estimate(&sam, &image, &boxes(), &mut rng(0))
+        .expect("estimate");
     let (a, b) = (
         values(a.maps.log_variance.expect("logvar")),
         values(b.maps.log_variance.expect("logvar")),

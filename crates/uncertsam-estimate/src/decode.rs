@@ -84,14 +84,29 @@ impl<B: Backend> DecoderHead<B> {
     }
 }
 
-/// The plain deterministic pass: token-0 logits `[b, 4E, 4E]`, IoU `[b]` and the full output.
+/// The plain deterministic pass of a prompt batch.
+#[derive(Clone, Debug)]
+pub struct PlainPass<B: Backend> {
+    /// Token-0 (single-mask) logits, `[b, 4E, 4E]`.
+    pub logits: Tensor<B, 3>,
+    /// Token-0 IoU predictions, `[b]`.
+    pub iou: Tensor<B, 1>,
+    /// Everything the pass produced (all tokens, last-layer features).
+    pub output: DecoderOutput<B>,
+}
+
+/// Runs one deterministic decoder pass of `prompts` against the cached embedding.
 pub fn plain_pass<B: Backend>(
     model: &dyn crate::Segmenter<B>,
     image: &crate::EncodedImage<B>,
     prompts: &uncertsam_sam::PromptBatch,
-) -> Result<(Tensor<B, 3>, Tensor<B, 1>, DecoderOutput<B>), EstimateError> {
+) -> Result<PlainPass<B>, EstimateError> {
     let p = model.prompts(prompts, &image.embedding)?;
-    let out = model.decode(&image.embedding, &p, false)?.all;
-    let (logits, iou) = token0(&out);
-    Ok((logits, iou, out))
+    let output = model.decode(&image.embedding, &p, false)?.all;
+    let (logits, iou) = token0(&output);
+    Ok(PlainPass {
+        logits,
+        iou,
+        output,
+    })
 }

@@ -5,7 +5,7 @@ use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_sam::PromptBatch;
 
-use crate::decode::plain_pass;
+use crate::decode::{PlainPass, plain_pass};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
 /// One pass; uncertainty = `H(σ(logit))`, no std. Name `entropy`.
@@ -24,7 +24,7 @@ impl<B: Backend> UncertaintyEstimator<B> for Entropy {
         prompts: &PromptBatch,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Estimate<B>, EstimateError> {
-        let (logits, iou, _) = plain_pass(model, image, prompts)?;
+        let PlainPass { logits, iou, .. } = plain_pass(model, image, prompts)?;
         Ok(Estimate::from_logits(logits, iou))
     }
 }

@@ -223,4 +223,31 @@ mod tests {
         assert!((values(e.iou)[0] - 0.6).abs() < 1e-6);
         assert_eq!(e.samples, 2);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn entropy_is_bounded_and_mutual_information_is_non_negative(
+            s in 1usize..6,
+            seed in proptest::collection::vec(-30.0f32..30.0, 24),
+        ) {
+            let d = Default::default();
+            let n = s * 4;
+            let v: Vec<f32> = (0..n).map(|i| seed[i % seed.len()] * (1.0 + i as f32 / 7.0)).collect();
+            let logits = Tensor::<B, 1>::from_floats(v.as_slice(), &d).reshape([s, 1, 2, 2]);
+            let iou = Tensor::<B, 2>::zeros([s, 1], &d);
+            let e = Estimate::from_samples(logits, iou);
+            let ln2 = std::f32::consts::LN_2 + 1e-6;
+            let pe = values(e.maps.predictive_entropy.clone());
+            let ee = values(e.maps.aleatoric.clone().expect("ee"));
+            let mi = values(e.maps.epistemic.clone().expect("mi"));
+            let sd = values(e.maps.std.clone().expect("std"));
+            for i in 0..4 {
+                proptest::prop_assert!(pe[i] >= 0.0 && pe[i] <= ln2);
+                proptest::prop_assert!(ee[i] >= 0.0 && ee[i] <= pe[i] + 1e-6);
+                proptest::prop_assert!(mi[i] >= 0.0);
+                proptest::prop_assert!(sd[i] >= 0.0 && sd[i] <= 1.0);
+            }
+        }
+    }
 }

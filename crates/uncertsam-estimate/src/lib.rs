@@ -46,7 +46,7 @@ mod variance_net;
 mod variance_train;
 
 pub use config::{EstimatorConfig, ExternalConfig, VarianceNetFiles};
-pub use decode::{DecoderHead, plain_pass, repeat_prompts, token0};
+pub use decode::{DecoderHead, PlainPass, plain_pass, repeat_prompts, token0};
 pub use ensemble::{DeepEnsemble, EnsembleConfig};
 pub use entropy::Entropy;
 pub use error::EstimateError;

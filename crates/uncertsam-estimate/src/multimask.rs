@@ -7,7 +7,7 @@ use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_sam::PromptBatch;
 
-use crate::decode::plain_pass;
+use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::MapKind;
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
@@ -28,7 +28,11 @@ impl<B: Backend> UncertaintyEstimator<B> for MultimaskDisagreement {
         prompts: &PromptBatch,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Estimate<B>, EstimateError> {
-        let (logits, iou, out) = plain_pass(model, image, prompts)?;
+        let PlainPass {
+            logits,
+            iou,
+            output: out,
+        } = plain_pass(model, image, prompts)?;
         let [b, n, h, w] = out.masks.dims();
         let tokens = out.masks.clone().swap_dims(0, 1); // [n, b, h, w]
         let spread = Estimate::from_samples(tokens.clone(), out.iou_predictions.swap_dims(0, 1));

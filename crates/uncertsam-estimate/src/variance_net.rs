@@ -16,7 +16,7 @@ use uncertsam_sam::{
     ImageEmbedding, LayerNorm2d, Mlp, NoNoise, PromptBatch, Prompts, Sam, resize_bilinear,
 };
 
-use crate::decode::plain_pass;
+use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::MapKind;
 use crate::estimator::Persist;
 use crate::persist::{load_json, load_module, save_json, save_module};
@@ -195,7 +195,7 @@ impl<B: Backend> UncertaintyEstimator<B> for VarianceNetEstimator<B> {
         prompts: &PromptBatch,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Estimate<B>, EstimateError> {
-        let (logits, iou, _) = plain_pass(model, image, prompts)?;
+        let PlainPass { logits, iou, .. } = plain_pass(model, image, prompts)?;
         let p = model.prompts(prompts, &image.embedding)?;
         let (token, src) = decoder_features(model.sam(), &image.embedding, &p)?;
         let mut estimate = Estimate::from_logits(logits, iou);

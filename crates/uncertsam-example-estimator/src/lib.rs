@@ -14,7 +14,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use uncertsam_estimate::persist::{load_json, save_json};
 use uncertsam_estimate::{
-    EncodedImage, Estimate, EstimateError, Fit, FitSample, Persist, Segmenter,
+    EncodedImage, Estimate, EstimateError, Fit, FitSample, Persist, PlainPass, Segmenter,
     UncertaintyEstimator, plain_pass,
 };
 use uncertsam_sam::PromptBatch;
@@ -53,7 +53,7 @@ impl<B: Backend> UncertaintyEstimator<B> for TemperatureScaled {
         prompts: &PromptBatch,
         _rng: &mut ChaCha8Rng,
     ) -> Result<Estimate<B>, EstimateError> {
-        let (logits, iou, _) = plain_pass(model, image, prompts)?;
+        let PlainPass { logits, iou, .. } = plain_pass(model, image, prompts)?;
         Ok(Estimate::from_logits(
             logits.div_scalar(self.temperature),
             iou,
@@ -90,7 +90,7 @@ impl<B: Backend> Fit<B> for TemperatureScalingConfig {
         // Summed pixel NLL of every candidate, at the original image size.
         let mut nll = vec![0f64; self.grid.len()];
         for sample in data {
-            let (logits, _, _) = plain_pass(model, &sample.image, &sample.prompts)?;
+            let PlainPass { logits, .. } = plain_pass(model, &sample.image, &sample.prompts)?;
             let [b, h, w] = logits.dims();
             let full = model
                 .sam()

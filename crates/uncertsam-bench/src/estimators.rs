@@ -1,7 +1,7 @@
 //! The estimators the benchmark runs, behind one small trait: per mask, low-resolution logits,
 //! an uncertainty map, an optional sample-std map and the IoU estimate.
 //!
-//! Built in here: the one-pass entropy baseline and last-layer Laplace (the crate
+//! Every `uncertsam-estimate` plugin runs through [`Plugin`]. Built in here: last-layer Laplace (the crate
 //! `uncertsam-laplace`, fitted on the clean training split: the correct per-pixel Bernoulli
 //! GGN with a Kronecker posterior, the marginal-likelihood prior and the closed-form probit;
 //! and the paper's replication, softmax-over-pixels diagonal GGN, prior 1, Monte Carlo).
@@ -9,11 +9,12 @@
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
+use uncertsam_estimate::{EncodedImage, UncertaintyEstimator};
 use uncertsam_laplace::{
     DiagPrecision, KronPrecision, LastLayerLaplace, LayerShape, Likelihood, McOptions, Posterior,
     Precision, PriorStructure,
 };
-use uncertsam_sam::{Decoded, ImageEmbedding, Prompts, Sam};
+use uncertsam_sam::{Decoded, PromptBatch, Sam};
 
 /// Per-mask output of an estimator at the decoder's low resolution (`[b, 4E, 4E]`).
 pub struct Maps<B: Backend> {
@@ -31,27 +32,41 @@ pub struct Maps<B: Backend> {
 pub trait BenchEstimator<B: Backend> {
     /// Unique name used in result tables.
     fn name(&self) -> String;
-    /// Maps for every prompt row of one image; `rng` is seeded from (seed, dataset, image).
+    /// Maps for every prompt row (original-image pixels) of one encoded image; `rng` is
+    /// seeded from (seed, dataset, image).
     fn estimate(
         &self,
         sam: &Sam<B>,
-        emb: &ImageEmbedding<B>,
-        prompts: &Prompts<B>,
+        image: &EncodedImage<B>,
+        prompts: &PromptBatch,
         rng: &mut ChaCha8Rng,
     ) -> Result<Maps<B>>;
 }
 
-/// `-p ln p - (1-p) ln(1-p)` after clamping to `[eps, 1-eps]` (eps = 1e-7, the paper's fp32).
-pub fn entropy<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
-    let p = p.clamp(1e-7, 1.0 - 1e-7);
-    let q = p.clone().neg() + 1.0;
-    (p.clone() * p.log() + q.clone() * q.log()).neg()
-}
+/// Any `uncertsam-estimate` plugin, scored on its primary uncertainty map.
+pub struct Plugin<B: Backend>(pub Box<dyn UncertaintyEstimator<B>>);
 
-/// `logit(p)` after clamping to `[eps, 1-eps]` (the paper's `safe_logit`, eps = 1e-7).
-pub fn safe_logit<B: Backend, const D: usize>(p: Tensor<B, D>) -> Tensor<B, D> {
-    let p = p.clamp(1e-7, 1.0 - 1e-7);
-    (p.clone() / (p.neg() + 1.0)).log()
+impl<B: Backend> BenchEstimator<B> for Plugin<B> {
+    fn name(&self) -> String {
+        self.0.name()
+    }
+
+    fn estimate(
+        &self,
+        sam: &Sam<B>,
+        image: &EncodedImage<B>,
+        prompts: &PromptBatch,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Maps<B>> {
+        let e = self.0.estimate(sam, image, prompts, rng)?;
+        let uncertainty = e.maps.primary_map().clone();
+        Ok(Maps {
+            uncertainty,
+            std: e.maps.std.clone(),
+            logits: e.logits,
+            iou: e.iou,
+        })
+    }
 }
 
 fn token0<B: Backend>(d: &Decoded<B>) -> (Tensor<B, 3>, Tensor<B, 1>) {
@@ -59,33 +74,6 @@ fn token0<B: Backend>(d: &Decoded<B>) -> (Tensor<B, 3>, Tensor<B, 1>) {
     let logits = d.all.masks.clone().narrow(1, 0, 1).reshape([b, h, w]);
     let iou = d.all.iou_predictions.clone().narrow(1, 0, 1).reshape([b]);
     (logits, iou)
-}
-
-/// One deterministic pass; `u = H(sigma(logit))` of the single-mask token.
-pub struct Entropy;
-
-impl<B: Backend> BenchEstimator<B> for Entropy {
-    fn name(&self) -> String {
-        "entropy".into()
-    }
-
-    fn estimate(
-        &self,
-        sam: &Sam<B>,
-        emb: &ImageEmbedding<B>,
-        prompts: &Prompts<B>,
-        _: &mut ChaCha8Rng,
-    ) -> Result<Maps<B>> {
-        let d = sam.decode(emb, prompts, false)?;
-        let (logits, iou) = token0(&d);
-        let uncertainty = entropy(burn::tensor::activation::sigmoid(logits.clone()));
-        Ok(Maps {
-            logits,
-            uncertainty,
-            std: None,
-            iou,
-        })
-    }
 }
 
 /// The last-layer Laplace variants.
@@ -234,11 +222,12 @@ impl<B: Backend> BenchEstimator<B> for Laplace {
     fn estimate(
         &self,
         sam: &Sam<B>,
-        emb: &ImageEmbedding<B>,
-        prompts: &Prompts<B>,
+        image: &EncodedImage<B>,
+        prompts: &PromptBatch,
         rng: &mut ChaCha8Rng,
     ) -> Result<Maps<B>> {
-        let d = sam.decode(emb, prompts, false)?;
+        let prompts = prompts.build(sam, &image.embedding)?;
+        let d = sam.decode(&image.embedding, &prompts, false)?;
         let (_, iou) = token0(&d);
         let [b, _, lh, lw] = d.all.masks.dims();
         let (hs, es) = laplace_features(&d)?;

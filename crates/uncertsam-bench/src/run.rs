@@ -13,13 +13,29 @@ use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam, SamConfig};
 
 use crate::args::{BenchArgs, PromptKind, parse_shard};
 use crate::estimators::{
-    BenchEstimator, Entropy, Laplace, LaplaceExample, LaplaceVariant, fit_laplace,
-    laplace_features, laplace_layer,
+    BenchEstimator, Laplace, LaplaceExample, LaplaceVariant, Plugin, fit_laplace, laplace_features,
+    laplace_layer,
 };
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
+use uncertsam_estimate::{
+    EncodedImage, EnsembleConfig, EstimatorConfig, McDropoutConfig, PromptPerturbationConfig,
+    TtaConfig,
+};
 
-/// Estimators the benchmark knows, in table order.
-pub const ESTIMATORS: [&str; 3] = ["entropy", "laplace_probit", "laplace_paper"];
+/// Estimators the benchmark knows, in table order (`ensemble` needs trained members in
+/// `fixtures/default/ensemble`).
+pub const ESTIMATORS: [&str; 10] = [
+    "entropy",
+    "iou_head",
+    "multimask_disagreement",
+    "tta",
+    "tta_flip",
+    "prompt_perturbation",
+    "mc_dropout",
+    "ensemble",
+    "laplace_probit",
+    "laplace_paper",
+];
 
 /// Images per split with `--quick`.
 const QUICK_IMAGES: usize = 3;
@@ -159,8 +175,9 @@ fn process<B: Backend>(
     sample: &Sample,
     args: &BenchArgs,
 ) -> Result<Vec<EstimatorPart>> {
-    let emb = sam.embed(&sample.image);
-    let prompts = prompt_rows(sample, args.prompt, args.seed)?.build(sam, &emb)?;
+    let encoded = EncodedImage::new(sam, sample.image.clone());
+    let emb = &encoded.embedding;
+    let prompts = prompt_rows(sample, args.prompt, args.seed)?;
     let (h, w) = (
         sample.image.height() as usize,
         sample.image.width() as usize,
@@ -171,14 +188,14 @@ fn process<B: Backend>(
         let mut rng = SampleSeed::image(args.seed, &sample.dataset, sample.image_id)
             .rng(&format!("estimator/{name}"));
         let maps = est
-            .estimate(sam, &emb, &prompts, &mut rng)
+            .estimate(sam, &encoded, &prompts, &mut rng)
             .with_context(|| format!("estimator {name}"))?;
-        let logits = to_vec(upsample(sam, &emb, maps.logits))?;
+        let logits = to_vec(upsample(sam, emb, maps.logits))?;
         let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
-        let unc = to_vec(upsample(sam, &emb, maps.uncertainty))?;
+        let unc = to_vec(upsample(sam, emb, maps.uncertainty))?;
         let std = maps
             .std
-            .map(|s| to_vec(upsample(sam, &emb, s)))
+            .map(|s| to_vec(upsample(sam, emb, s)))
             .transpose()?;
         let iou = to_vec(maps.iou)?;
         let mut rows = Vec::with_capacity(sample.masks.len());
@@ -276,6 +293,31 @@ fn low_res_target<B: Backend>(
     t
 }
 
+/// The embedded default's ensemble members (`fixtures/default/ensemble/*.safetensors`).
+fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
+    let dir = project_root().join("fixtures/default/ensemble");
+    let mut members: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x == "safetensors"))
+                .collect()
+        })
+        .unwrap_or_default();
+    members.sort();
+    if members.is_empty() || args.checkpoint.is_some() {
+        eprintln!(
+            "note: skipping `ensemble`: no members for this model in {}",
+            dir.display()
+        );
+        return None;
+    }
+    Some(EstimatorConfig::Ensemble(EnsembleConfig {
+        members,
+        include_base: true,
+    }))
+}
+
 /// Builds the selected estimators (fitting Laplace when selected).
 pub fn build_estimators<B: Backend>(
     sam: &Sam<B>,
@@ -300,34 +342,53 @@ pub fn build_estimators<B: Backend>(
         Vec::new()
     };
     let (shape, weight, bias) = laplace_layer(sam)?;
+    let s = args.samples.max(1);
     for name in ESTIMATORS
         .iter()
         .filter(|n| selected.iter().any(|s| s == *n))
     {
-        match *name {
-            "entropy" => out.push(Box::new(Entropy)),
-            "laplace_probit" => out.push(Box::new(Laplace {
-                fitted: fit_laplace(
-                    LaplaceVariant::Probit,
-                    shape,
-                    &weight,
-                    &bias,
-                    &examples,
-                    args.samples,
-                )?,
+        let config = match *name {
+            "entropy" => Some(EstimatorConfig::Entropy),
+            "iou_head" => Some(EstimatorConfig::IouHead),
+            "multimask_disagreement" => Some(EstimatorConfig::MultimaskDisagreement),
+            "tta" => Some(EstimatorConfig::Tta(TtaConfig {
+                samples: s,
+                ..TtaConfig::paper_hue()
             })),
-            "laplace_paper" => out.push(Box::new(Laplace {
-                fitted: fit_laplace(
-                    LaplaceVariant::Paper,
-                    shape,
-                    &weight,
-                    &bias,
-                    &examples,
-                    args.samples,
-                )?,
+            "tta_flip" => Some(EstimatorConfig::Tta(TtaConfig {
+                samples: 2,
+                hflip: true,
+                include_identity: true,
+                photometric: uncertsam_estimate::Photometric::None,
             })),
-            _ => {}
+            "prompt_perturbation" => Some(EstimatorConfig::PromptPerturbation(
+                PromptPerturbationConfig {
+                    prompts: s,
+                    ..PromptPerturbationConfig::paper()
+                },
+            )),
+            "mc_dropout" => Some(EstimatorConfig::McDropout(McDropoutConfig {
+                p: 0.1,
+                samples: s,
+                sites: vec![
+                    uncertsam_estimate::DropoutSite::TransformerMlp,
+                    uncertsam_estimate::DropoutSite::Hypernetwork,
+                ],
+            })),
+            "ensemble" => ensemble_config(args),
+            _ => None,
+        };
+        if let Some(c) = config {
+            out.push(Box::new(Plugin(c.build(sam)?)));
+            continue;
         }
+        let variant = match *name {
+            "laplace_probit" => LaplaceVariant::Probit,
+            "laplace_paper" => LaplaceVariant::Paper,
+            _ => continue,
+        };
+        let fitted = fit_laplace(variant, shape, &weight, &bias, &examples, args.samples)?;
+        out.push(Box::new(Laplace { fitted }));
     }
     Ok(out)
 }

@@ -1,0 +1,1 @@
+//! Integration tests on the tiny fixture model (`fixtures/sam/tiny_256`).

@@ -19,6 +19,8 @@ use crate::prompt::{PromptBatch, PromptRow};
 use crate::prompt_encoder::Prompts;
 use crate::sam::Sam;
 
+mod sam2;
+
 /// Max |diff| allowed from `model_input`.
 pub const MODEL_TOLERANCE: f64 = 1e-4;
 /// Largest fraction of mask pixels allowed to disagree through the whole pipeline.
@@ -280,6 +282,12 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
         .map_err(|e| file_err(cfg_path.clone(), e.to_string()))?;
     match model_type(&cfg_path, &cfg_text)?.as_deref() {
         None | Some("sam") | Some("mobile_sam") => {}
+        Some("sam2") => {
+            return Ok(ParityReport {
+                dir: dir.to_path_buf(),
+                lines: sam2::check::<B>(dir, &cfg_text, device)?,
+            });
+        }
         Some(other) => {
             return Err(file_err(
                 cfg_path,

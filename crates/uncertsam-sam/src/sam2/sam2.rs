@@ -8,7 +8,6 @@ use burn::module::{Module, Param};
 use burn::prelude::*;
 
 use crate::error::SamError;
-use crate::interp::resize_bilinear;
 use crate::mask_decoder::DecoderOutput;
 use crate::noise::{NoNoise, NoiseHook};
 use crate::prompt_encoder::Prompts;
@@ -278,6 +277,45 @@ impl<B: Backend> Sam2<B> {
     /// # Shapes
     /// - low_res: `[b, m, 4E, 4E]` -> `[b, m, original_h, original_w]`
     pub fn postprocess(&self, low_res: Tensor<B, 4>, image: &Sam2Embedding<B>) -> Tensor<B, 4> {
-        resize_bilinear(low_res, image.original_size)
+        resize_bilinear_two_tap(low_res, image.original_size)
     }
+}
+
+/// Bilinear resize (align_corners=False) with PyTorch's CPU arithmetic: two taps along the
+/// width, then two along the height, `w0 = 1 - w1` in f32. A constant map (a NO_OBJ mask at
+/// -1024) stays exactly constant, where a resize matrix would be off by an ulp (1.2e-4).
+///
+/// # Shapes
+/// - x: `[n, c, h, w]` -> `[n, c, out_h, out_w]`
+pub fn resize_bilinear_two_tap<B: Backend>(x: Tensor<B, 4>, [oh, ow]: [usize; 2]) -> Tensor<B, 4> {
+    let [n, c, h, w] = x.dims();
+    if [h, w] == [oh, ow] {
+        return x;
+    }
+    let device = x.device();
+    let taps = |input: usize, output: usize, dim: usize| {
+        let scale = input as f32 / output as f32;
+        let (mut i0, mut i1, mut l0, mut l1) = (vec![], vec![], vec![], vec![]);
+        for d in 0..output {
+            let real = (scale * (d as f32 + 0.5) - 0.5).max(0.0);
+            let a = (real as usize).min(input - 1);
+            let lambda = real - a as f32;
+            i0.push(a as i64);
+            i1.push((a + usize::from(a < input - 1)) as i64);
+            l0.push(1.0 - lambda);
+            l1.push(lambda);
+        }
+        let mut shape = [1, 1, 1, 1];
+        shape[dim] = output;
+        let idx =
+            |v: Vec<i64>| Tensor::<B, 1, Int>::from_data(TensorData::new(v, [output]), &device);
+        let wt = |v: Vec<f32>| Tensor::<B, 4>::from_data(TensorData::new(v, shape), &device);
+        (idx(i0), idx(i1), wt(l0), wt(l1))
+    };
+    let (a0, a1, w0, w1) = taps(w, ow, 3);
+    let x = x.clone().select(3, a0) * w0 + x.select(3, a1) * w1;
+    let (b0, b1, h0, h1) = taps(h, oh, 2);
+    let out = x.clone().select(2, b0) * h0 + x.select(2, b1) * h1;
+    debug_assert_eq!(out.dims(), [n, c, oh, ow]);
+    out
 }

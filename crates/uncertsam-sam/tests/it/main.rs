@@ -4,6 +4,7 @@
 mod api;
 mod mobile_sam;
 mod parity;
+mod sam2;
 mod weights;
 
 use std::path::PathBuf;

@@ -37,6 +37,29 @@ enum Command {
     Bench(BenchArgs),
     /// Build the tables and plots of a (sharded) run from its per-image results.
     Merge(MergeArgs),
+    /// Train the embedded default model and its ensemble members (`fixtures/default`).
+    Train(uncertsam_train::TrainArgs),
+    /// Datasets: `data synth --out DIR` generates the procedural domain-shift benchmark.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum DataCommand {
+    /// Generate the procedural domain-shift benchmark in the UncertSAM layout.
+    Synth {
+        /// Output root.
+        #[arg(long)]
+        out: PathBuf,
+        /// Generator config (JSON, `SynthConfig` fields; missing ones take their defaults).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Seed (overrides the config's).
+        #[arg(long)]
+        seed: Option<u64>,
+    },
 }
 
 fn main() -> Result<ExitCode> {
@@ -50,6 +73,31 @@ fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(&args),
+        Command::Train(args) => {
+            let report = uncertsam_train::run(&args)?;
+            println!("wrote {}", args.out.display());
+            let _ = report;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Data {
+            command: DataCommand::Synth { out, config, seed },
+        } => {
+            let mut cfg = match config {
+                Some(p) => serde_json::from_str(&std::fs::read_to_string(&p)?)?,
+                None => uncertsam_data::synth::SynthConfig::default(),
+            };
+            if let Some(s) = seed {
+                cfg.seed = s;
+            }
+            let start = std::time::Instant::now();
+            uncertsam_data::synth::generate(&cfg, &out)?;
+            println!(
+                "wrote {} in {:.1} s",
+                out.display(),
+                start.elapsed().as_secs_f64()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
     }
 }
 

@@ -73,7 +73,7 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of the main model (default 12; 3 with `--quick`).
+    /// Epochs of the main model (default 24; 3 with `--quick`).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Deep-ensemble members to train (0 for none).
@@ -268,7 +268,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
         images.len()
     );
     let settings = OptimSettings {
-        epochs: args.epochs.unwrap_or(if quick { 3 } else { 12 }),
+        epochs: args.epochs.unwrap_or(if quick { 3 } else { 24 }),
         batch_images: args.batch_images.max(1),
         lr: args.lr,
         warmup_fraction: if quick { 0.1 } else { 0.05 },

@@ -1,6 +1,7 @@
 //! Estimator overhead as a ratio to one plain decoder pass (embedding precomputed): S-sample
-//! MC dropout, K-prompt perturbation and an M-member ensemble, at the tiny fixture geometry
-//! and the ViT-B geometry (random weights). One prompt per image.
+//! MC dropout (transformer MLPs + hypernetwork, and hypernetwork only), K-prompt perturbation
+//! and an M-member ensemble, at the tiny fixture geometry and the ViT-B geometry (random
+//! weights). One prompt per image.
 //!
 //! `cargo bench -p uncertsam-estimate --bench overhead`; ratios in docs/performance.md.
 
@@ -58,6 +59,12 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
         ],
     })
     .expect("mc");
+    let mc_hyper = McDropout::new(McDropoutConfig {
+        p: 0.1,
+        samples: S,
+        sites: vec![uncertsam_estimate::DropoutSite::Hypernetwork],
+    })
+    .expect("mc");
     let pp = PromptPerturbation::new(PromptPerturbationConfig {
         prompts: S,
         ..PromptPerturbationConfig::paper()
@@ -77,8 +84,9 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
         bench.iter(|| sam.decode(&image.embedding, &built, false).expect("decode"))
     });
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let estimators: [(&str, &dyn UncertaintyEstimator<B>); 3] = [
+    let estimators: [(&str, &dyn UncertaintyEstimator<B>); 4] = [
         ("mc_dropout_s10", &mc),
+        ("mc_dropout_hyper_s10", &mc_hyper),
         ("prompt_perturbation_k10", &pp),
         ("ensemble_m5", &ensemble),
     ];

@@ -244,7 +244,9 @@ mod tests {
             let sd = values(e.maps.std.clone().expect("std"));
             for i in 0..4 {
                 proptest::prop_assert!(pe[i] >= 0.0 && pe[i] <= ln2);
-                proptest::prop_assert!(ee[i] >= 0.0 && ee[i] <= pe[i] + 1e-6);
+                // Jensen: EE <= PE; near saturation `1 - p` in f32 loses digits, so allow the
+                // absolute rounding of the tiny entropies there.
+                proptest::prop_assert!(ee[i] >= 0.0 && ee[i] <= pe[i] + 1e-5);
                 proptest::prop_assert!(mi[i] >= 0.0);
                 proptest::prop_assert!(sd[i] >= 0.0 && sd[i] <= 1.0);
             }

@@ -1,13 +1,16 @@
 //! MC dropout at inference through the decoder's `NoiseHook` seam (burn's `Dropout` is inert
 //! without autodiff). Masks are drawn from the caller's seeded ChaCha rng and uploaded, so
 //! they do not depend on the backend's global RNG. The S samples run as one decoder pass
-//! over the prompt batch repeated S times, each row with its own masks.
+//! over the prompt batch repeated S times, each row with its own masks. When dropout sits
+//! only in the hypernetwork, the transformer and upscaling are shared by all samples: one
+//! plain pass, then S hypernetwork evaluations (same masks, same result).
 
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{DecoderSite, NoiseHook, PromptBatch};
+use uncertsam_sam::{DecoderSite, ImageEmbedding, NoiseHook, PromptBatch, Prompts};
 
 use crate::decode::{repeat_prompts, token0};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
@@ -154,6 +157,9 @@ impl<B: Backend> UncertaintyEstimator<B> for McDropout {
         let emb = &image.embedding;
         let p = model.prompts(prompts, emb)?;
         let b = p.batch_size().map_err(EstimateError::Input)?;
+        if c.sites.iter().all(|s| *s == DropoutSite::Hypernetwork) && c.p > 0.0 {
+            return self.hypernetwork_only(model, emb, &p, b, rng);
+        }
         let all = repeat_prompts(&p, c.samples);
         let mut hook = BernoulliHook::new(c.p, &c.sites, rng);
         let out = model.decode_with_noise(emb, &all, false, &mut hook)?.all;
@@ -162,6 +168,71 @@ impl<B: Backend> UncertaintyEstimator<B> for McDropout {
         Ok(Estimate::from_samples(
             logits.reshape([c.samples, b, h, w]),
             iou.reshape([c.samples, b]),
+        ))
+    }
+}
+
+/// Records the first hidden layer (after ReLU) of the single-mask hypernetwork.
+struct CaptureHidden<B: Backend>(Option<Tensor<B, 3>>);
+
+impl<B: Backend> NoiseHook<B> for CaptureHidden<B> {
+    fn apply(&mut self, site: DecoderSite, x: Tensor<B, 3>) -> Tensor<B, 3> {
+        if site == (DecoderSite::Hypernetwork { token: 0, layer: 0 }) {
+            self.0 = Some(x.clone());
+        }
+        x
+    }
+}
+
+impl McDropout {
+    /// Dropout in the token-0 hypernetwork only: one plain pass, then the hypernetwork's
+    /// remaining layers on S masked copies of its first hidden layer, dotted with the shared
+    /// upscaled embedding. Draws the same masks, in the same order, as the batched pass.
+    fn hypernetwork_only<B: Backend>(
+        &self,
+        model: &dyn Segmenter<B>,
+        emb: &ImageEmbedding<B>,
+        prompts: &Prompts<B>,
+        b: usize,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Estimate<B>, EstimateError> {
+        let c = &self.config;
+        let s = c.samples;
+        let mut capture = CaptureHidden(None);
+        let out = model
+            .decode_with_noise(emb, prompts, false, &mut capture)?
+            .all;
+        let layers = model
+            .sam()
+            .mask_decoder
+            .output_hypernetworks_mlps
+            .first()
+            .map(|mlp| &mlp.layers[..])
+            .unwrap_or_default();
+        let (Some(hidden), [middle @ .., last]) = (capture.0, layers) else {
+            return Err(EstimateError::config(
+                "mc_dropout",
+                "the model has no hypernetwork hidden layer to drop",
+            ));
+        };
+        let mut hook = BernoulliHook::new(c.p, &c.sites, rng);
+        let site = |layer| DecoderSite::Hypernetwork { token: 0, layer };
+        let mut x = hook.apply(site(0), Tensor::cat(vec![hidden; s], 0)); // [s*b, 1, d]
+        for (l, layer) in middle.iter().enumerate().skip(1) {
+            x = hook.apply(site(l), relu(layer.forward(x)));
+        }
+        let z = last.forward(x); // [s*b, 1, d/8]
+        let [_, c8, h, w] = out.upscaled_embedding.dims();
+        let logits = z
+            .reshape([s, b, c8])
+            .swap_dims(0, 1)
+            .matmul(out.upscaled_embedding.clone().reshape([b, c8, h * w]))
+            .swap_dims(0, 1)
+            .reshape([s, b, h, w]);
+        let (_, iou) = token0(&out);
+        Ok(Estimate::from_samples(
+            logits,
+            iou.unsqueeze::<2>().expand([s, b]),
         ))
     }
 }

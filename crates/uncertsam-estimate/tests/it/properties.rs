@@ -197,3 +197,37 @@ fn flipping_prompts_and_maps_twice_is_the_identity() {
     );
     assert_eq!(values(back), values(est.prob));
 }
+
+#[test]
+fn hypernetwork_only_dropout_shares_the_transformer_and_matches_the_batched_pass() {
+    use uncertsam_estimate::{BernoulliHook, CallCounter, Segmenter, repeat_prompts, token0};
+    let (sam, image) = tiny();
+    let sites = vec![DropoutSite::Hypernetwork];
+    let est = McDropout::new(McDropoutConfig {
+        p: 0.3,
+        samples: 5,
+        sites: sites.clone(),
+    })
+    .expect("config");
+    let counter = CallCounter::new(&sam);
+    let fast = est
+        .estimate(&counter, &image, &boxes(), &mut rng(9))
+        .expect("mc");
+    assert_eq!((counter.decodes(), counter.decoded_rows()), (1, 2));
+    // The same masks through the general path: the batch repeated 5 times, one pass.
+    let p = sam.prompts(&boxes(), &image.embedding).expect("prompts");
+    let mut r = rng(9);
+    let mut hook = BernoulliHook::new(0.3, &sites, &mut r);
+    let out = sam
+        .decode_with_noise(&image.embedding, &repeat_prompts(&p, 5), false, &mut hook)
+        .expect("decode")
+        .all;
+    let (logits, _) = token0(&out);
+    let general = uncertsam_estimate::Estimate::from_samples(
+        logits.reshape([5, 2, 64, 64]),
+        burn::tensor::Tensor::zeros([5, 2], &Default::default()),
+    );
+    let d = max_diff(&values(fast.prob), &values(general.prob));
+    assert!(d < 1e-5, "{d}");
+    assert!(values(fast.maps.std.expect("std")).iter().any(|v| *v > 1e-3));
+}

@@ -110,10 +110,12 @@ fn out_size(input: usize, k: usize, stride: usize, pad: usize) -> usize {
     (input + 2 * pad - k) / stride + 1
 }
 
+/// The values of `t`, row-major (the buffer is moved out, not copied; after `convert` the
+/// element type is f32, so `into_vec` cannot fail).
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     t.into_data()
         .convert::<f32>()
-        .to_vec::<f32>()
+        .into_vec::<f32>()
         .unwrap_or_default()
 }
 

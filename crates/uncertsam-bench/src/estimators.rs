@@ -174,8 +174,11 @@ pub fn laplace_layer<B: Backend>(sam: &Sam<B>) -> Result<(LayerShape, Vec<f32>, 
     last_layer(sam)
 }
 
+/// One `Vec<f32>` per prompt row.
+pub type Rows = Vec<Vec<f32>>;
+
 /// Features of every prompt row: `h` `[b, D]` and `E` `[b, K, N_pix]` flattened per row.
-pub fn laplace_features<B: Backend>(d: &Decoded<B>) -> Result<(Vec<Vec<f32>>, Vec<Vec<f32>>)> {
+pub fn laplace_features<B: Backend>(d: &Decoded<B>) -> Result<(Rows, Rows)> {
     let [b, dim] = d.all.token0_hidden.dims();
     let [_, k, h, w] = d.all.upscaled_embedding.dims();
     let hs = d

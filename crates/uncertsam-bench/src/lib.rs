@@ -11,5 +11,6 @@ pub mod args;
 pub mod estimators;
 pub mod parts;
 pub mod plots;
+pub mod predict;
 pub mod report;
 pub mod run;

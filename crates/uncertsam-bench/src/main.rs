@@ -37,6 +37,8 @@ enum Command {
     Bench(BenchArgs),
     /// Build the tables and plots of a (sharded) run from its per-image results.
     Merge(MergeArgs),
+    /// One image, box/point prompts, one estimator: mask, uncertainty and overlay PNGs.
+    Predict(uncertsam_bench::predict::PredictArgs),
     /// Train the embedded default model and its ensemble members (`fixtures/default`).
     Train(uncertsam_train::TrainArgs),
     /// Datasets: `data synth --out DIR` generates the procedural domain-shift benchmark.
@@ -73,6 +75,13 @@ fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(&args),
+        Command::Predict(args) => {
+            uncertsam_bench::predict::run::<burn::backend::NdArray<f32>>(
+                &args,
+                &Default::default(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Train(args) => {
             let report = uncertsam_train::run(&args)?;
             println!("wrote {}", args.out.display());

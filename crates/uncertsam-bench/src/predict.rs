@@ -1,0 +1,145 @@
+//! `uncertsam predict`: one image, box / point prompts, one estimator; writes the mask, the
+//! uncertainty map and an overlay PNG.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result, bail};
+use burn::prelude::*;
+use clap::Args;
+use image::{GrayImage, Luma, Rgb, RgbImage};
+use uncertsam_estimate::EncodedImage;
+use uncertsam_sam::{PromptBatch, PromptRow};
+
+use crate::args::{BenchArgs, PromptKind};
+use crate::run::{build_estimators, load_model};
+
+/// `uncertsam predict`.
+#[derive(Args, Clone, Debug)]
+pub struct PredictArgs {
+    /// The image.
+    #[arg(long)]
+    pub image: PathBuf,
+    /// A box `x0,y0,x1,y1` in image pixels.
+    #[arg(long = "box", value_delimiter = ',', num_args = 4)]
+    pub bbox: Option<Vec<f64>>,
+    /// A point `x,y[,label]` (label 1 foreground, 0 background); repeatable.
+    #[arg(long = "point")]
+    pub points: Vec<String>,
+    /// Estimator (see `uncertsam bench --list-estimators`).
+    #[arg(long, default_value = "laplace_probit")]
+    pub estimator: String,
+    /// Model, data (for fitting Laplace), samples, seed and `--out` (where `mask.png`,
+    /// `uncertainty.png` and `overlay.png` go), as for `bench`.
+    #[command(flatten)]
+    pub bench: BenchArgs,
+}
+
+fn parse_point(s: &str) -> Result<([f64; 2], i64)> {
+    let v: Vec<f64> = s
+        .split(',')
+        .map(|x| x.trim().parse::<f64>())
+        .collect::<Result<_, _>>()
+        .with_context(|| format!("--point `{s}` is not x,y[,label]"))?;
+    match v.as_slice() {
+        [x, y] => Ok(([*x, *y], 1)),
+        [x, y, l] if *l == 0.0 || *l == 1.0 => Ok(([*x, *y], *l as i64)),
+        _ => bail!("--point `{s}` is not x,y[,label] with label 0 or 1"),
+    }
+}
+
+/// Runs one estimator on one image and writes the PNGs.
+pub fn run<B: Backend>(args: &PredictArgs, device: &B::Device) -> Result<()> {
+    let image = image::open(&args.image)
+        .with_context(|| format!("reading {}", args.image.display()))?
+        .to_rgb8();
+    let row = PromptRow {
+        points: args
+            .points
+            .iter()
+            .map(|p| parse_point(p))
+            .collect::<Result<_>>()?,
+        bbox: match &args.bbox {
+            Some(b) if b.len() == 4 => Some([b[0], b[1], b[2], b[3]]),
+            Some(b) => bail!("--box needs 4 numbers, got {}", b.len()),
+            None => None,
+        },
+        mask: None,
+    };
+    if row.points.is_empty() && row.bbox.is_none() {
+        bail!("give at least one --box or --point");
+    }
+    let mut bench = args.bench.clone();
+    bench.estimators = vec![args.estimator.clone()];
+    bench.prompt = PromptKind::Box;
+    let (sam, _) = load_model::<B>(&bench, device)?;
+    if bench.estimators.iter().any(|e| e.starts_with("laplace")) && !bench.data.exists() {
+        uncertsam_data::synth::generate(
+            &uncertsam_data::synth::SynthConfig::default(),
+            &bench.data,
+        )?;
+    }
+    let est = build_estimators(&sam, &bench)?
+        .pop()
+        .context("no estimator built")?;
+    let encoded = EncodedImage::new(&sam, image.clone());
+    let mut rng = uncertsam_data::SampleSeed::image(args.bench.seed, "predict", 0).rng("estimator");
+    let maps = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
+    let up = |x: Tensor<B, 3>| -> Result<Vec<f32>> {
+        let [b, h, w] = x.dims();
+        sam.postprocess(x.reshape([b, 1, h, w]), &encoded.embedding)
+            .into_data()
+            .convert::<f32>()
+            .to_vec::<f32>()
+            .map_err(|e| anyhow::anyhow!("{e:?}"))
+    };
+    let logits = up(maps.logits)?;
+    let unc = up(maps.uncertainty)?;
+    write_pngs(&args.bench.out, &image, &logits, &unc)?;
+    println!("wrote {} ({})", args.bench.out.display(), est.name());
+    Ok(())
+}
+
+fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Result<()> {
+    std::fs::create_dir_all(out)?;
+    let (w, h) = image.dimensions();
+    let umax = unc.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
+    let mask = GrayImage::from_fn(w, h, |x, y| {
+        Luma([if logits[(y * w + x) as usize] > 0.0 {
+            255
+        } else {
+            0
+        }])
+    });
+    let heat = RgbImage::from_fn(w, h, |x, y| {
+        let t = (unc[(y * w + x) as usize] / umax).clamp(0.0, 1.0);
+        Rgb([
+            (255.0 * t) as u8,
+            (255.0 * (1.0 - (2.0 * t - 1.0).abs())) as u8,
+            (255.0 * (1.0 - t)) as u8,
+        ])
+    });
+    let overlay = RgbImage::from_fn(w, h, |x, y| {
+        let i = (y * w + x) as usize;
+        let p = image.get_pixel(x, y).0;
+        let t = (unc[i] / umax).clamp(0.0, 1.0);
+        let fg = logits[i] > 0.0;
+        let mix = |c: u8, m: f32| ((c as f32) * (1.0 - 0.45) + m * 0.45) as u8;
+        if fg {
+            Rgb([
+                mix(p[0], 255.0 * t),
+                mix(p[1], 200.0),
+                mix(p[2], 255.0 * (1.0 - t)),
+            ])
+        } else {
+            Rgb([mix(p[0], 255.0 * t), p[1], p[2]])
+        }
+    });
+    for (name, result) in [
+        ("mask.png", mask.save(out.join("mask.png"))),
+        ("uncertainty.png", heat.save(out.join("uncertainty.png"))),
+        ("overlay.png", overlay.save(out.join("overlay.png"))),
+    ] {
+        result.with_context(|| format!("writing {}", out.join(name).display()))?;
+    }
+    Ok(())
+}

@@ -229,5 +229,9 @@ fn hypernetwork_only_dropout_shares_the_transformer_and_matches_the_batched_pass
     );
     let d = max_diff(&values(fast.prob), &values(general.prob));
     assert!(d < 1e-5, "{d}");
-    assert!(values(fast.maps.std.expect("std")).iter().any(|v| *v > 1e-3));
+    assert!(
+        values(fast.maps.std.expect("std"))
+            .iter()
+            .any(|v| *v > 1e-3)
+    );
 }

@@ -20,7 +20,7 @@ pub struct PredictArgs {
     #[arg(long)]
     pub image: PathBuf,
     /// A box `x0,y0,x1,y1` in image pixels.
-    #[arg(long = "box", value_delimiter = ',', num_args = 4)]
+    #[arg(long = "box", value_delimiter = ',')]
     pub bbox: Option<Vec<f64>>,
     /// A point `x,y[,label]` (label 1 foreground, 0 background); repeatable.
     #[arg(long = "point")]

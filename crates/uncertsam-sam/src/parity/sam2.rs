@@ -5,7 +5,8 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use super::{Array, Checker, Path_, PromptsFile, get, read_safetensors, tensor};
+use super::io::{Array, get, read_safetensors, tensor};
+use super::{Checker, Path_, PromptsFile};
 use crate::error::SamError;
 use crate::prompt_encoder::Prompts;
 use crate::sam2::Sam2Config;

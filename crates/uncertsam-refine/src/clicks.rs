@@ -85,7 +85,7 @@ impl Click {
         Self {
             x: at[0],
             y: at[1],
-            positive: gt[at[1] * width + at[0]],
+            positive: gt.get(at[1] * width + at[0]).copied().unwrap_or(false),
         }
     }
 
@@ -142,8 +142,16 @@ pub fn random_click(
         Some([a, b, c, d]) => (clamp(a, w), clamp(b, h), clamp(c, w), clamp(d, h)),
         None => (0, 0, w.saturating_sub(1), h.saturating_sub(1)),
     };
-    let (x0, x1) = if x1 >= x0 { (x0, x1) } else { (0, w - 1) };
-    let (y0, y1) = if y1 >= y0 { (y0, y1) } else { (0, h - 1) };
+    let (x0, x1) = if x1 >= x0 {
+        (x0, x1)
+    } else {
+        (0, w.saturating_sub(1))
+    };
+    let (y0, y1) = if y1 >= y0 {
+        (y0, y1)
+    } else {
+        (0, h.saturating_sub(1))
+    };
     let at = [rng.random_range(x0..=x1), rng.random_range(y0..=y1)];
     Click::labelled(at, gt, w)
 }

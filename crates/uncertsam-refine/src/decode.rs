@@ -50,7 +50,8 @@ pub fn upsample<B: Backend>(
 
 /// The eps-clamped logit of a ground-truth mask in SAM's low-resolution frame: each low-res
 /// pixel takes the mask value (nearest) at its centre mapped back to the original image;
-/// the padding right of and below the resized image is background.
+/// the padding right of and below the resized image is background (as is any pixel beyond a
+/// too-short `gt`).
 pub fn gt_mask_logits(
     gt: &[bool],
     original: [usize; 2],
@@ -72,10 +73,10 @@ pub fn gt_mask_logits(
             continue;
         };
         for x in 0..side[1] {
-            if let Some(sx) = sample(x, side[1], input[1], ow) {
-                if gt[sy * ow + sx] {
-                    out[y * side[1] + x] = hi;
-                }
+            if let Some(sx) = sample(x, side[1], input[1], ow)
+                && gt.get(sy * ow + sx).copied().unwrap_or(false)
+            {
+                out[y * side[1] + x] = hi;
             }
         }
     }

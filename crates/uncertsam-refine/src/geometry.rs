@@ -1,5 +1,6 @@
 //! Binary-grid geometry for the click simulator: connected components, the exact Euclidean
-//! distance transform and region centres. Grids are row-major `&[bool]` of size `[h, w]`.
+//! distance transform and region centres. Grids are row-major `&[bool]` of size `[h, w]`;
+//! pixels beyond the end of a too-short grid count as `false`.
 
 /// Squared-distance stand-in for "infinitely far" in the distance transform.
 const FAR: f64 = 1e12;
@@ -7,11 +8,12 @@ const FAR: f64 = 1e12;
 /// Labels the 4-connected components of `mask` (0 = background, `1..=n` = component ids in
 /// raster order of their first pixel) and returns the labels and each component's area.
 pub fn connected_components(mask: &[bool], [h, w]: [usize; 2]) -> (Vec<u32>, Vec<usize>) {
+    let mask = |i: usize| mask.get(i).copied().unwrap_or(false);
     let mut labels = vec![0u32; h * w];
     let mut areas = Vec::new();
     let mut stack = Vec::new();
     for start in 0..h * w {
-        if !mask[start] || labels[start] != 0 {
+        if !mask(start) || labels[start] != 0 {
             continue;
         }
         let id = areas.len() as u32 + 1;
@@ -22,7 +24,7 @@ pub fn connected_components(mask: &[bool], [h, w]: [usize; 2]) -> (Vec<u32>, Vec
             area += 1;
             let (y, x) = (i / w, i % w);
             let mut visit = |j: usize| {
-                if mask[j] && labels[j] == 0 {
+                if mask(j) && labels[j] == 0 {
                     labels[j] = id;
                     stack.push(j);
                 }
@@ -70,7 +72,7 @@ pub fn distance_transform(mask: &[bool], [h, w]: [usize; 2]) -> Vec<f32> {
     let mut f = vec![0.0f64; ph * pw];
     for y in 0..h {
         for x in 0..w {
-            if mask[y * w + x] {
+            if mask.get(y * w + x).copied().unwrap_or(false) {
                 f[(y + 1) * pw + x + 1] = FAR;
             }
         }

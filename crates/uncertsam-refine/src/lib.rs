@@ -28,6 +28,7 @@ mod fusion_io;
 mod geometry;
 mod iterate;
 mod loss;
+mod refiner;
 mod shrink;
 mod train;
 
@@ -35,7 +36,7 @@ pub use click_loop::{ClickConfig, ClickCurve, UncertaintyUpdate, refine_clicks};
 pub use clicks::{
     Click, Placement, UncertainThreshold, error_click, random_click, uncertainty_click,
 };
-pub use config::{RefineConfig, Refined, Refiner};
+pub use config::RefineConfig;
 pub use decode::{binary_iou, decode_rows, gt_mask_logits, upsample};
 pub use error::RefineError;
 pub use first_pass::{FirstPass, HostPass, logit_entropy};
@@ -45,5 +46,6 @@ pub use fusion::{
 pub use geometry::{connected_components, distance_transform, largest_component, region_centre};
 pub use iterate::{Convergence, Iterated, iterate_until_converged, mask_iou};
 pub use loss::{SamLoss, sam_loss};
+pub use refiner::{Refined, Refiner};
 pub use shrink::ShrinkRule;
 pub use train::{FusionSample, FusionTrainConfig, TrainedFusion, fusion_loss, train_fusion};

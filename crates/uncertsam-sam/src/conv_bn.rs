@@ -111,9 +111,12 @@ fn out_size(input: usize, k: usize, stride: usize, pad: usize) -> usize {
 }
 
 /// The values of `t`, row-major (the buffer is moved out, not copied; after `convert` the
-/// element type is f32, so `into_vec` cannot fail).
+/// element type is f32, so `into_vec` cannot fail). Flattened first: burn-ndarray copies a
+/// rank-4 array out element by element (0.5 s for 16.7 M values), a rank-1 one at once.
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
-    t.into_data()
+    let n = t.shape().num_elements();
+    t.reshape([n])
+        .into_data()
         .convert::<f32>()
         .into_vec::<f32>()
         .unwrap_or_default()

@@ -103,19 +103,9 @@ fn last_layer<B: Backend>(sam: &Sam<B>) -> Result<(LayerShape, Vec<f32>, Vec<f32
     let layer = mlp.layers.last().context("empty hypernetwork MLP")?;
     let w = layer.weight.val(); // burn layout [D, K]
     let [d, k] = w.dims();
-    let weight = w
-        .transpose()
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let weight = host(w.transpose())?;
     let bias = match &layer.bias {
-        Some(b) => b
-            .val()
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))?,
+        Some(b) => host(b.val())?,
         None => vec![0.0; k],
     };
     Ok((LayerShape::new(d, k)?, weight, bias))
@@ -174,6 +164,14 @@ pub fn laplace_layer<B: Backend>(sam: &Sam<B>) -> Result<(LayerShape, Vec<f32>, 
     last_layer(sam)
 }
 
+/// Copies a tensor to the host as f32.
+pub(crate) fn host<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
+    t.into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| anyhow::anyhow!("tensor data: {e:?}"))
+}
+
 /// One `Vec<f32>` per prompt row.
 pub type Rows = Vec<Vec<f32>>;
 
@@ -181,22 +179,8 @@ pub type Rows = Vec<Vec<f32>>;
 pub fn laplace_features<B: Backend>(d: &Decoded<B>) -> Result<(Rows, Rows)> {
     let [b, dim] = d.all.token0_hidden.dims();
     let [_, k, h, w] = d.all.upscaled_embedding.dims();
-    let hs = d
-        .all
-        .token0_hidden
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-    let es = d
-        .all
-        .upscaled_embedding
-        .clone()
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+    let hs = host(d.all.token0_hidden.clone())?;
+    let es = host(d.all.upscaled_embedding.clone())?;
     let per = k * h * w;
     Ok((
         (0..b)

@@ -13,8 +13,8 @@ use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam, SamConfig};
 
 use crate::args::{BenchArgs, PromptKind, parse_shard};
 use crate::estimators::{
-    BenchEstimator, Laplace, LaplaceExample, LaplaceVariant, Plugin, fit_laplace, laplace_features,
-    laplace_layer,
+    BenchEstimator, Laplace, LaplaceExample, LaplaceVariant, Plugin, fit_laplace, host,
+    laplace_features, laplace_layer,
 };
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
 use uncertsam_estimate::{
@@ -153,13 +153,6 @@ fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Result<PromptBat
     Ok(batch)
 }
 
-fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    t.into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("tensor data: {e:?}"))
-}
-
 /// Upsamples `[b, 4E, 4E]` maps to the original image as `sam.postprocess` does.
 fn upsample<B: Backend>(sam: &Sam<B>, emb: &ImageEmbedding<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
     let [b, h, w] = x.dims();
@@ -190,14 +183,11 @@ fn process<B: Backend>(
         let maps = est
             .estimate(sam, &encoded, &prompts, &mut rng)
             .with_context(|| format!("estimator {name}"))?;
-        let logits = to_vec(upsample(sam, emb, maps.logits))?;
+        let logits = host(upsample(sam, emb, maps.logits))?;
         let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
-        let unc = to_vec(upsample(sam, emb, maps.uncertainty))?;
-        let std = maps
-            .std
-            .map(|s| to_vec(upsample(sam, emb, s)))
-            .transpose()?;
-        let iou = to_vec(maps.iou)?;
+        let unc = host(upsample(sam, emb, maps.uncertainty))?;
+        let std = maps.std.map(|s| host(upsample(sam, emb, s))).transpose()?;
+        let iou = host(maps.iou)?;
         let mut rows = Vec::with_capacity(sample.masks.len());
         let mut calibration = CalibrationAccumulator::new();
         for (i, m) in sample.masks.iter().enumerate() {

@@ -2,15 +2,17 @@
 //! metrics, resumable sharded runs, and the tables and plots of a run.
 //!
 //! Owns the run directory layout (`run.json`, `parts/`, `rows.csv`, `summary.{md,json}`,
-//! `plots/`). It is the only library crate that writes result files, and the binary in this
+//! `plots/`, `gallery/`). It is the only library crate that writes result files, and the binary in this
 //! crate is the only place a concrete burn backend is named. Linking it also installs the
 //! process allocator (see [`alloc`]).
 
 pub mod alloc;
 pub mod args;
 pub mod estimators;
+pub mod gallery;
 pub mod parts;
 pub mod plots;
 pub mod predict;
 pub mod report;
+pub mod results;
 pub mod run;

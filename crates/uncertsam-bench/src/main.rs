@@ -37,6 +37,16 @@ enum Command {
     Bench(BenchArgs),
     /// Build the tables and plots of a (sharded) run from its per-image results.
     Merge(MergeArgs),
+    /// Run the default benchmark (into `--out`, default `runs/results`) and write
+    /// `docs/results.md` from it.
+    Results {
+        /// The benchmark options (defaults: the embedded model, every estimator and split).
+        #[command(flatten)]
+        bench: BenchArgs,
+        /// The page to write.
+        #[arg(long, default_value = "docs/results.md")]
+        doc: PathBuf,
+    },
     /// One image, box/point prompts, one estimator: mask, uncertainty and overlay PNGs.
     Predict(uncertsam_bench::predict::PredictArgs),
     /// Train the embedded default model and its ensemble members (`fixtures/default`).
@@ -75,6 +85,21 @@ fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(args) => bench(&args),
+        Command::Results { mut bench, doc } => {
+            if bench.out == PathBuf::from("runs/bench") {
+                bench.out = PathBuf::from("runs/results");
+            }
+            let start = std::time::Instant::now();
+            let code = self::bench(&bench)?;
+            let info = uncertsam_bench::results::RunInfo {
+                command: "cargo xtask results",
+                wall_s: start.elapsed().as_secs_f64(),
+                threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            };
+            uncertsam_bench::results::write_results_doc(&bench.out, &doc, &info)?;
+            println!("wrote {}", doc.display());
+            Ok(code)
+        }
         Command::Predict(args) => {
             uncertsam_bench::predict::run::<burn::backend::NdArray<f32>>(
                 &args,

@@ -1,5 +1,5 @@
-//! PNG plots of a run: per dataset, the pooled reliability diagram and the risk-coverage curves
-//! of every estimator. Text uses DejaVu Sans from the system (`/usr/share/fonts`); without it
+//! PNG plots of a run: per dataset, the pooled reliability diagram, the risk-coverage curves
+//! and the mask-level uncertainty-vs-error scatter of every estimator. Text uses DejaVu Sans from the system (`/usr/share/fonts`); without it
 //! the plots are skipped with a message, never an error.
 
 use std::path::Path;
@@ -14,7 +14,8 @@ const FONT_PATHS: [&str; 2] = [
     "/usr/share/fonts/dejavu/DejaVuSans.ttf",
 ];
 
-fn load_font() -> bool {
+/// Registers DejaVu Sans as `sans-serif` once; false when no font file is found.
+pub fn load_font() -> bool {
     static LOADED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *LOADED.get_or_init(|| {
         FONT_PATHS.iter().any(|p| match std::fs::read(p) {
@@ -29,15 +30,29 @@ fn load_font() -> bool {
     })
 }
 
-/// Writes `<out>/plots/<dataset>_{reliability,risk_coverage}.png`.
-pub fn write_plots(out: &Path, data: &[(String, Vec<(String, DatasetMetrics)>)]) -> Result<()> {
+/// One estimator's masks of one dataset: (mean uncertainty, 1 - IoU) per mask.
+pub type ErrorPoints = Vec<(f64, f64)>;
+
+/// Writes `<out>/plots/<dataset>_{reliability,risk_coverage,unc_vs_error}.png`; `points` holds,
+/// per dataset, each estimator's masks in the order of `data`.
+pub fn write_plots(
+    out: &Path,
+    data: &[(String, Vec<(String, DatasetMetrics)>)],
+    points: &[Vec<ErrorPoints>],
+) -> Result<()> {
     if !load_font() {
         eprintln!("note: no DejaVu Sans font found; skipping plots");
         return Ok(());
     }
     let dir = out.join("plots");
     std::fs::create_dir_all(&dir)?;
-    for (dataset, estimators) in data {
+    for ((dataset, estimators), points) in data.iter().zip(points) {
+        unc_vs_error(
+            &dir.join(format!("{dataset}_unc_vs_error.png")),
+            dataset,
+            estimators,
+            points,
+        )?;
         reliability(
             &dir.join(format!("{dataset}_reliability.png")),
             dataset,
@@ -154,5 +169,63 @@ fn risk_coverage(
         .border_style(BLACK)
         .draw()
         .map_err(err)?;
+    root.present().map_err(err)
+}
+
+/// One panel per estimator: each mask's mean uncertainty (x, scaled to the estimator's own
+/// maximum, since estimators use different units) against its error 1 - IoU (y), with the
+/// mask-level Spearman correlation of uncertainty and IoU (negative is good).
+fn unc_vs_error(
+    path: &Path,
+    dataset: &str,
+    estimators: &[(String, DatasetMetrics)],
+    points: &[ErrorPoints],
+) -> Result<()> {
+    let cols = 4usize;
+    let rows = estimators.len().div_ceil(cols).max(1);
+    let root =
+        BitMapBackend::new(path, (cols as u32 * 260, rows as u32 * 230 + 30)).into_drawing_area();
+    root.fill(&WHITE).map_err(err)?;
+    let root = root
+        .titled(
+            &format!("{dataset}: mask error vs mean uncertainty"),
+            ("sans-serif", 20),
+        )
+        .map_err(err)?;
+    let panels = root.split_evenly((rows, cols));
+    for (i, ((name, m), pts)) in estimators.iter().zip(points).enumerate() {
+        let xmax = pts
+            .iter()
+            .map(|p| p.0)
+            .filter(|v| v.is_finite())
+            .fold(0f64, f64::max)
+            .max(1e-12);
+        let mut chart = ChartBuilder::on(&panels[i])
+            .caption(
+                format!("{name} (rho {:.2})", m.unc_vs_iou.spearman),
+                ("sans-serif", 13),
+            )
+            .margin(6)
+            .x_label_area_size(28)
+            .y_label_area_size(34)
+            .build_cartesian_2d(0f64..xmax * 1.05, 0f64..1f64)
+            .map_err(err)?;
+        chart
+            .configure_mesh()
+            .x_labels(4)
+            .y_labels(5)
+            .x_desc("mean u")
+            .y_desc("1 - IoU")
+            .draw()
+            .map_err(err)?;
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(
+                pts.iter()
+                    .filter(|p| p.0.is_finite() && p.1.is_finite())
+                    .map(|&p| Circle::new(p, 2, color.mix(0.7).filled())),
+            )
+            .map_err(err)?;
+    }
     root.present().map_err(err)
 }

@@ -75,6 +75,7 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
         ..BootstrapConfig::default()
     };
     let mut summaries = Vec::new();
+    let mut error_points: Vec<Vec<crate::plots::ErrorPoints>> = Vec::new();
     for (dataset, parts) in &by_dataset {
         let mut acc: BTreeMap<String, DatasetAccumulator> = BTreeMap::new();
         let mut order: Vec<String> = Vec::new();
@@ -119,6 +120,19 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
                 }
             }
         }
+        crate::gallery::compose(out, std::slice::from_ref(dataset), &order)?;
+        error_points.push(
+            order
+                .iter()
+                .map(|n| {
+                    acc[n]
+                        .rows()
+                        .iter()
+                        .map(|r| (r.sharp, 1.0 - r.iou))
+                        .collect()
+                })
+                .collect(),
+        );
         let mut estimators = Vec::new();
         for name in &order {
             let metrics = acc[name]
@@ -161,7 +175,7 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
         serde_json::to_string_pretty(&summaries)?.as_bytes(),
     )?;
     write_atomic(&out.join("summary.md"), markdown(&summaries).as_bytes())?;
-    crate::plots::write_plots(out, &summaries_for_plots(&summaries))?;
+    crate::plots::write_plots(out, &summaries_for_plots(&summaries), &error_points)?;
     Ok(())
 }
 

@@ -16,6 +16,7 @@ use crate::estimators::{
     BenchEstimator, Laplace, LaplaceExample, LaplaceVariant, Plugin, fit_laplace, host,
     laplace_features, laplace_layer,
 };
+use crate::gallery::{GALLERY_IMAGES, StripMaps, write_strip};
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
 use uncertsam_estimate::{
     EncodedImage, EnsembleConfig, EstimatorConfig, McDropoutConfig, PromptPerturbationConfig,
@@ -166,6 +167,7 @@ fn process<B: Backend>(
     sam: &Sam<B>,
     estimators: &[Box<dyn BenchEstimator<B>>],
     sample: &Sample,
+    index: usize,
     args: &BenchArgs,
 ) -> Result<Vec<EstimatorPart>> {
     let encoded = EncodedImage::new(sam, sample.image.clone());
@@ -188,6 +190,21 @@ fn process<B: Backend>(
         let unc = host(upsample(sam, emb, maps.uncertainty))?;
         let std = maps.std.map(|s| host(upsample(sam, emb, s))).transpose()?;
         let iou = host(maps.iou)?;
+        if let (true, Some(m)) = (index < GALLERY_IMAGES, sample.masks.first()) {
+            let maps = StripMaps {
+                gt: m.mask.data(),
+                logits: &logits[..h * w],
+                uncertainty: &unc[..h * w],
+            };
+            write_strip(
+                &args.out,
+                &sample.dataset,
+                index,
+                &name,
+                &sample.image,
+                &maps,
+            )?;
+        }
         let mut rows = Vec::with_capacity(sample.masks.len());
         let mut calibration = CalibrationAccumulator::new();
         for (i, m) in sample.masks.iter().enumerate() {
@@ -437,7 +454,7 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
                 continue;
             }
             let part = match split.get(index).map_err(anyhow::Error::from).and_then(|s| {
-                let parts = process(&sam, &estimators, &s, args)?;
+                let parts = process(&sam, &estimators, &s, index, args)?;
                 Ok((s.image_id, parts))
             }) {
                 Ok((image_id, estimators)) => {

@@ -8,6 +8,7 @@
 //! - `bench [ARGS]`: the benchmark (`--backend cuda` builds with the `cuda` feature);
 //! - `parity DIR...`: check parity fixture directories;
 //! - `data synth --out DIR`: generate the procedural domain-shift benchmark;
+//! - `results`: run the default benchmark and write `docs/results.md` from it;
 //! - any other task is passed to the `uncertsam` binary as is.
 
 use std::process::{Command, ExitCode};
@@ -17,7 +18,7 @@ use anyhow::{Context, Result};
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
-        println!("usage: cargo xtask <bench|parity|data|predict|train|merge> [ARGS]");
+        println!("usage: cargo xtask <bench|results|parity|data|predict|train|merge> [ARGS]");
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);
     }

@@ -9,6 +9,7 @@
 //! - `parity DIR...`: check parity fixture directories;
 //! - `data synth --out DIR`: generate the procedural domain-shift benchmark;
 //! - `results`: run the default benchmark and write `docs/results.md` from it;
+//! - `fit-fusion`: train the dense-fusion refinement weights (`fixtures/default/fusion`);
 //! - any other task is passed to the `uncertsam` binary as is.
 
 use std::process::{Command, ExitCode};
@@ -18,7 +19,9 @@ use anyhow::{Context, Result};
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
-        println!("usage: cargo xtask <bench|results|parity|data|predict|train|merge> [ARGS]");
+        println!(
+            "usage: cargo xtask <bench|results|parity|data|predict|train|fit-fusion|merge> [ARGS]"
+        );
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);
     }

@@ -74,6 +74,9 @@ pub struct BenchArgs {
     /// Run directory.
     #[arg(long, default_value = "runs/bench")]
     pub out: PathBuf,
+    /// Refinement rows (`--refine`, `--refine-with`, `--clicks`, `--fusion`, ...).
+    #[command(flatten)]
+    pub refine: crate::refine_args::RefineArgs,
 }
 
 /// `uncertsam merge`: tables and plots from the per-image results of all shards.

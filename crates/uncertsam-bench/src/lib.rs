@@ -8,11 +8,16 @@
 
 pub mod alloc;
 pub mod args;
+pub mod click_plots;
 pub mod estimators;
+pub mod fit_fusion;
 pub mod gallery;
 pub mod parts;
 pub mod plots;
 pub mod predict;
+pub mod refine_args;
+pub mod refine_report;
+pub mod refine_rows;
 pub mod report;
 pub mod results;
 pub mod run;

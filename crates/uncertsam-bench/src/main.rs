@@ -51,6 +51,8 @@ enum Command {
     Predict(uncertsam_bench::predict::PredictArgs),
     /// Train the embedded default model and its ensemble members (`fixtures/default`).
     Train(uncertsam_train::TrainArgs),
+    /// Train the dense-fusion refinement modules the benchmark picks up (`--fusion` DIR).
+    FitFusion(uncertsam_bench::fit_fusion::FitFusionArgs),
     /// Datasets: `data synth --out DIR` generates the procedural domain-shift benchmark.
     Data {
         #[command(subcommand)]
@@ -111,6 +113,13 @@ fn main() -> Result<ExitCode> {
             let report = uncertsam_train::run(&args)?;
             println!("wrote {}", args.out.display());
             let _ = report;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::FitFusion(args) => {
+            uncertsam_bench::fit_fusion::run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(
+                &args,
+                &Default::default(),
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Data {

@@ -1,7 +1,7 @@
 //! Per-image result files (`<out>/parts/<dataset>/<image_id>.json`), written atomically.
 //!
 //! A part holds everything the final tables need from one image: every estimator's per-mask
-//! metric rows and its pooled-calibration state. A run that is killed leaves only whole parts;
+//! metric rows and its pooled-calibration state, and the refinement rows. A run that is killed leaves only whole parts;
 //! `--resume` skips images whose part exists, so no row is lost or duplicated, and the final
 //! tables are rebuilt from the parts in a fixed order, byte for byte as an uninterrupted run.
 
@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use uncertsam_metrics::{CalibrationAccumulator, MaskMetrics};
+
+use crate::refine_rows::RefinePart;
 
 /// One mask's metrics under one estimator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -68,6 +70,9 @@ pub struct Part {
     pub image_id: Option<u64>,
     /// Per-estimator results (empty for a bad sample).
     pub estimators: Vec<EstimatorPart>,
+    /// Refinement rows, per driving estimator and variant (absent when none ran).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refinement: Vec<RefinePart>,
     /// Why the sample was skipped, naming the file.
     pub error: Option<String>,
 }

@@ -1,6 +1,7 @@
 //! Final tables from the part files: `rows.csv` (one row per dataset x estimator x mask, the
 //! paper's columns and ours), `summary.json` and `summary.md` (dataset x estimator means with
-//! bootstrap 95% CIs, pooled calibration, AURC, and the winner of each column), written
+//! bootstrap 95% CIs, pooled calibration, AURC, and the winner of each column; the refinement
+//! tables of [`crate::refine_report`], whose rows go to `refine_rows.csv`), written
 //! atomically. The output depends only on the parts, so a resumed or sharded run gives the
 //! same bytes as an uninterrupted one.
 
@@ -13,6 +14,7 @@ use serde::Serialize;
 use uncertsam_metrics::{BootstrapConfig, DatasetAccumulator, DatasetMetrics, MaskMetrics};
 
 use crate::parts::{Part, read_parts, write_atomic};
+use crate::refine_report::{self, RefineSummary};
 
 /// Columns where lower is better; the others in [`WINNER_COLUMNS`] are higher-is-better.
 const LOWER_IS_BETTER: [&str; 5] = ["MAE", "BER", "ECE", "brier", "nll"];
@@ -40,6 +42,8 @@ struct DatasetSummary {
     bad_samples: Vec<String>,
     estimators: Vec<EstimatorSummary>,
     winners: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    refinement: Vec<RefineSummary>,
 }
 
 fn fmt(v: f64) -> String {
@@ -167,15 +171,30 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
             bad_samples: bad,
             estimators,
             winners,
+            refinement: refine_report::summarise(parts, &bootstrap)?,
         });
     }
     write_atomic(&out.join("rows.csv"), csv.as_bytes())?;
+    let datasets: Vec<(&String, &Vec<&Part>)> = by_dataset.iter().collect();
+    if let Some(refine_csv) = refine_report::csv(&datasets) {
+        write_atomic(&out.join("refine_rows.csv"), refine_csv.as_bytes())?;
+    }
     write_atomic(
         &out.join("summary.json"),
         serde_json::to_string_pretty(&summaries)?.as_bytes(),
     )?;
-    write_atomic(&out.join("summary.md"), markdown(&summaries).as_bytes())?;
+    let skipped = refine_report::skipped(out);
+    write_atomic(
+        &out.join("summary.md"),
+        markdown(&summaries, &skipped).as_bytes(),
+    )?;
     crate::plots::write_plots(out, &summaries_for_plots(&summaries), &error_points)?;
+    let curves: Vec<(String, Vec<(String, Vec<f64>)>)> = summaries
+        .iter()
+        .map(|d| (d.dataset.clone(), refine_report::curves(&d.refinement)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    crate::click_plots::write_click_curves(out, &curves)?;
     Ok(())
 }
 
@@ -194,7 +213,7 @@ fn summaries_for_plots(s: &[DatasetSummary]) -> Vec<(String, Vec<(String, Datase
         .collect()
 }
 
-fn markdown(summaries: &[DatasetSummary]) -> String {
+fn markdown(summaries: &[DatasetSummary], refine_skipped: &[String]) -> String {
     let mut md = String::from(
         "# Benchmark summary\n\nMeans over masks with bootstrap 95% intervals; **bold** marks the best estimator of a column (higher is better except ECE, Brier, NLL). pearson = pixel Pearson(u, |G - p|) as the paper; spearman, auroc, aupr: u against pixel errors (P != G). Pooled ECE is over all pixels of the dataset; AURC uses risk = 1 - IoU ranked by mean u.\n",
     );
@@ -236,6 +255,13 @@ fn markdown(summaries: &[DatasetSummary]) -> String {
         }
         for b in &d.bad_samples {
             let _ = writeln!(md, "\n- skipped: {b}");
+        }
+        md.push_str(&refine_report::markdown(&d.refinement));
+    }
+    if !refine_skipped.is_empty() {
+        md.push_str("\n## Refinement not run\n\n");
+        for s in refine_skipped {
+            let _ = writeln!(md, "- {s}");
         }
     }
     md

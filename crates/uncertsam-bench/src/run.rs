@@ -18,6 +18,7 @@ use crate::estimators::{
 };
 use crate::gallery::{GALLERY_IMAGES, StripMaps, write_strip};
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
+use crate::refine_rows::{RefinePart, RefinePlan};
 use uncertsam_estimate::{
     EncodedImage, EnsembleConfig, EstimatorConfig, McDropoutConfig, PromptPerturbationConfig,
     TtaConfig,
@@ -162,14 +163,15 @@ fn upsample<B: Backend>(sam: &Sam<B>, emb: &ImageEmbedding<B>, x: Tensor<B, 3>) 
     up.reshape([b, oh, ow])
 }
 
-/// Runs every estimator on one image.
+/// Runs every estimator on one image, and the refinement rows of the driving estimators.
 fn process<B: Backend>(
     sam: &Sam<B>,
     estimators: &[Box<dyn BenchEstimator<B>>],
+    refine: &RefinePlan<B>,
     sample: &Sample,
     index: usize,
     args: &BenchArgs,
-) -> Result<Vec<EstimatorPart>> {
+) -> Result<(Vec<EstimatorPart>, Vec<RefinePart>)> {
     let encoded = EncodedImage::new(sam, sample.image.clone());
     let emb = &encoded.embedding;
     let prompts = prompt_rows(sample, args.prompt, args.seed)?;
@@ -178,6 +180,7 @@ fn process<B: Backend>(
         sample.image.width() as usize,
     );
     let mut parts = Vec::with_capacity(estimators.len());
+    let mut refined = Vec::new();
     for est in estimators {
         let name = est.name();
         let mut rng = SampleSeed::image(args.seed, &sample.dataset, sample.image_id)
@@ -185,6 +188,16 @@ fn process<B: Backend>(
         let maps = est
             .estimate(sam, &encoded, &prompts, &mut rng)
             .with_context(|| format!("estimator {name}"))?;
+        refined.extend(refine.run(
+            sam,
+            &encoded,
+            &prompts,
+            &name,
+            &maps.logits,
+            &maps.uncertainty,
+            sample,
+            args.seed,
+        ));
         let logits = host(upsample(sam, emb, maps.logits))?;
         let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
         let unc = host(upsample(sam, emb, maps.uncertainty))?;
@@ -241,7 +254,7 @@ fn process<B: Backend>(
             calibration,
         });
     }
-    Ok(parts)
+    Ok((parts, refined))
 }
 
 /// Fits the Laplace posteriors on the clean training split (box prompts, every mask).
@@ -422,8 +435,10 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
     let (sam, model) = load_model::<B>(args, device)?;
     let estimators = build_estimators(&sam, args)?;
     let names: Vec<String> = estimators.iter().map(|e| e.name()).collect();
+    let refine = RefinePlan::build(&sam, args, &names)?;
     let meta = serde_json::json!({ "model": model, "estimators": names, "prompt": format!("{:?}", args.prompt),
-        "seed": args.seed, "samples": args.samples, "split": args.split, "quick": args.quick });
+        "seed": args.seed, "samples": args.samples, "split": args.split, "quick": args.quick,
+        "refinement": refine.describe() });
     crate::parts::write_atomic(
         &args.out.join("run.json"),
         serde_json::to_string_pretty(&meta)?.as_bytes(),
@@ -454,16 +469,17 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
                 continue;
             }
             let part = match split.get(index).map_err(anyhow::Error::from).and_then(|s| {
-                let parts = process(&sam, &estimators, &s, index, args)?;
+                let parts = process(&sam, &estimators, &refine, &s, index, args)?;
                 Ok((s.image_id, parts))
             }) {
-                Ok((image_id, estimators)) => {
+                Ok((image_id, (estimators, refinement))) => {
                     done += 1;
                     Part {
                         dataset: dataset.clone(),
                         index,
                         image_id: Some(image_id),
                         estimators,
+                        refinement,
                         error: None,
                     }
                 }
@@ -476,6 +492,7 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
                         index,
                         image_id: None,
                         estimators: vec![],
+                        refinement: vec![],
                         error: Some(msg),
                     }
                 }

@@ -1,3 +1,5 @@
-//! End-to-end tests of the `uncertsam` binary: determinism, resume after a kill, sharding.
+//! End-to-end tests of the `uncertsam` binary: determinism, resume after a kill, sharding, and
+//! the refinement rows.
 
+mod refine;
 mod resume;

@@ -1,5 +1,7 @@
 //! A run killed part way and resumed gives the same bytes as an uninterrupted run; two runs
-//! with one seed give identical CSVs; two shards merged give the same tables.
+//! with one seed give identical CSVs; two shards merged give the same tables. Every run
+//! includes refinement rows (fusion weights trained by `uncertsam fit-fusion` on the test
+//! data, shrinking, the ablations and the three click placements); `refine.rs` checks them.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -10,7 +12,7 @@ fn bin() -> PathBuf {
 }
 
 /// A small synthetic benchmark shared by the tests (generated once per test process).
-fn data() -> PathBuf {
+pub fn data() -> PathBuf {
     static DATA: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
     DATA.get_or_init(|| {
         let dir = std::env::temp_dir().join(format!("uncertsam-bench-it-{}", std::process::id()));
@@ -28,7 +30,42 @@ fn data() -> PathBuf {
     .clone()
 }
 
-fn bench(out: &Path, extra: &[&str]) -> Command {
+/// Fusion weights for the entropy first pass, trained once per test process on the test data.
+pub fn fusion() -> PathBuf {
+    static FUSION: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FUSION
+        .get_or_init(|| {
+            let dir = data().with_extension("fusion");
+            let status = Command::new(bin())
+                .args([
+                    "fit-fusion",
+                    "--refine-with",
+                    "entropy",
+                    "--images",
+                    "2",
+                    "--epochs",
+                    "1",
+                    "--data",
+                ])
+                .arg(data())
+                .arg("--fusion")
+                .arg(&dir)
+                .stdout(Stdio::null())
+                .status()
+                .expect("fit-fusion");
+            assert!(status.success(), "fit-fusion failed");
+            dir
+        })
+        .clone()
+}
+
+/// The benchmark on the test data, with refinement driven by the entropy first pass.
+pub fn bench(out: &Path, extra: &[&str]) -> Command {
+    bench_with_fusion(out, extra, &fusion())
+}
+
+/// [`bench`] with the fusion weights read from `fusion`.
+pub fn bench_with_fusion(out: &Path, extra: &[&str], fusion: &Path) -> Command {
     let mut c = Command::new(bin());
     c.args([
         "bench",
@@ -37,9 +74,15 @@ fn bench(out: &Path, extra: &[&str]) -> Command {
         "3",
         "--seed",
         "7",
+        "--refine-with",
+        "entropy",
+        "--clicks",
+        "2",
         "--data",
     ])
     .arg(data())
+    .arg("--fusion")
+    .arg(fusion)
     .arg("--out")
     .arg(out)
     .args(extra)
@@ -48,7 +91,7 @@ fn bench(out: &Path, extra: &[&str]) -> Command {
     c
 }
 
-fn read(p: &Path) -> Vec<u8> {
+pub fn read(p: &Path) -> Vec<u8> {
     std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
 }
 
@@ -56,7 +99,7 @@ fn parts(out: &Path) -> usize {
     walk(&out.join("parts"))
 }
 
-fn walk(dir: &Path) -> usize {
+pub fn walk(dir: &Path) -> usize {
     std::fs::read_dir(dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -83,7 +126,7 @@ fn killed_run_resumes_to_the_same_bytes_and_runs_are_deterministic() {
     );
     assert!(bench(&a, &[]).status().expect("run a").success());
     assert!(bench(&b, &[]).status().expect("run b").success());
-    for f in ["rows.csv", "summary.json", "summary.md"] {
+    for f in ["rows.csv", "refine_rows.csv", "summary.json", "summary.md"] {
         assert_eq!(
             read(&a.join(f)),
             read(&b.join(f)),
@@ -115,7 +158,7 @@ fn killed_run_resumes_to_the_same_bytes_and_runs_are_deterministic() {
     assert!(!bench(&k, &[]).status().expect("rerun").success());
     assert!(bench(&k, &["--resume"]).status().expect("resume").success());
     assert_eq!(parts(&k), total);
-    for f in ["rows.csv", "summary.json", "summary.md"] {
+    for f in ["rows.csv", "refine_rows.csv", "summary.json", "summary.md"] {
         assert_eq!(
             read(&a.join(f)),
             read(&k.join(f)),
@@ -148,13 +191,14 @@ fn two_shards_merged_equal_one_run() {
         .status()
         .expect("merge");
     assert!(merge.success());
-    for f in ["rows.csv", "summary.json"] {
+    for f in ["rows.csv", "refine_rows.csv", "summary.json"] {
         assert_eq!(
             read(&one.join(f)),
             read(&sharded.join(f)),
             "{f} of the merged shards differs"
         );
     }
+    crate::refine::check_refinement_tables(&one);
 }
 
 #[test]

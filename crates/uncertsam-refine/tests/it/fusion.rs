@@ -103,4 +103,22 @@ fn fusion_weights_round_trip_and_the_refiner_runs_them() {
     let (with_u, ones) = (run(false), run(true));
     assert_eq!(with_u.len(), 2 * 64 * 64);
     assert_ne!(with_u, ones);
+
+    // No refinement pass on a zero map returns the first pass bit for bit.
+    let zero = first_pass(&sam, &s.embedding, true);
+    let config = RefineConfig::DenseFusion {
+        weights_path: path.clone(),
+        ones_baseline: false,
+        convergence: Convergence {
+            max_iterations: 0,
+            ..conv
+        },
+    };
+    let out = Refiner::new(config, &sam)
+        .expect("refiner")
+        .refine(&sam, &s.embedding, &boxes(), &zero, None, 0)
+        .expect("refine");
+    assert_eq!(out.iterations, vec![0, 0]);
+    assert_eq!(values(out.logits), values(zero.logits.clone()));
+    assert_eq!(values(out.uncertainty), values(zero.uncertainty));
 }

@@ -7,10 +7,11 @@ use anyhow::Result;
 use plotters::prelude::*;
 
 use crate::plots::{err, load_font};
+use crate::refine_report::ClickCurves;
 
 /// Writes `<out>/plots/<dataset>_clicks.png`: mean IoU after 0..=k clicks of every click
 /// variant (labelled `driver: variant`), per dataset.
-pub fn write_click_curves(out: &Path, data: &[(String, Vec<(String, Vec<f64>)>)]) -> Result<()> {
+pub fn write_click_curves(out: &Path, data: &[(String, ClickCurves)]) -> Result<()> {
     if data.is_empty() || !load_font() {
         return Ok(());
     }

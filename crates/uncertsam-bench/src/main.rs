@@ -88,7 +88,7 @@ fn main() -> Result<ExitCode> {
         }
         Command::Bench(args) => bench(&args),
         Command::Results { mut bench, doc } => {
-            if bench.out == PathBuf::from("runs/bench") {
+            if bench.out == std::path::Path::new("runs/bench") {
                 bench.out = PathBuf::from("runs/results");
             }
             let start = std::time::Instant::now();

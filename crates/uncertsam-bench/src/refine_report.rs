@@ -86,7 +86,7 @@ fn summary(
     errors: Vec<String>,
     bootstrap: &BootstrapConfig,
 ) -> Result<RefineSummary> {
-    let col = |f: &dyn Fn(&RefineRow) -> f64| rows.iter().map(|r| f(*r)).collect::<Vec<f64>>();
+    let col = |f: &dyn Fn(&RefineRow) -> f64| rows.iter().map(|r| f(r)).collect::<Vec<f64>>();
     let unrefined = col(&|r| r.unrefined_iou);
     let refined = col(&|r| r.refined_iou);
     let gain = col(&|r| r.refined_iou - r.unrefined_iou);
@@ -290,8 +290,11 @@ pub fn skipped(out: &Path) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The mean click curves of one dataset, labelled `driver: variant`, for the plot.
-pub fn curves(summaries: &[RefineSummary]) -> Vec<(String, Vec<f64>)> {
+/// Mean IoU-per-click curves, each labelled `driver: variant`.
+pub type ClickCurves = Vec<(String, Vec<f64>)>;
+
+/// The mean click curves of one dataset, for the plot.
+pub fn curves(summaries: &[RefineSummary]) -> ClickCurves {
     summaries
         .iter()
         .filter_map(|s| {

@@ -189,7 +189,7 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
         markdown(&summaries, &skipped).as_bytes(),
     )?;
     crate::plots::write_plots(out, &summaries_for_plots(&summaries), &error_points)?;
-    let curves: Vec<(String, Vec<(String, Vec<f64>)>)> = summaries
+    let curves: Vec<(String, refine_report::ClickCurves)> = summaries
         .iter()
         .map(|d| (d.dataset.clone(), refine_report::curves(&d.refinement)))
         .filter(|(_, c)| !c.is_empty())

@@ -11,6 +11,7 @@ pub mod args;
 pub mod click_plots;
 pub mod estimators;
 pub mod fit_fusion;
+pub mod fitting;
 pub mod gallery;
 pub mod parts;
 pub mod plots;

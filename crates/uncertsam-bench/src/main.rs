@@ -1,4 +1,4 @@
-//! The `uncertsam` binary: the benchmark, its merge step, and parity checks.
+//! The `uncertsam` binary: the benchmark, its merge step, parity checks, fitting and training.
 //!
 //! This is the one place where a concrete burn backend is named: `--backend cpu` runs on
 //! `NdArray<f32>`, and `--backend cuda` (cargo feature `cuda`) on `burn_cuda::Cuda`.
@@ -49,6 +49,9 @@ enum Command {
     },
     /// One image, box/point prompts, one estimator: mask, uncertainty and overlay PNGs.
     Predict(uncertsam_bench::predict::PredictArgs),
+    /// Fit an estimator for the embedded default model on `Synth-Clean/train` and save it
+    /// (`--out fixtures/default/<name>` makes `bench` load it).
+    Fit(uncertsam_bench::fitting::FitArgs),
     /// Train the embedded default model and its ensemble members (`fixtures/default`).
     Train(uncertsam_train::TrainArgs),
     /// Train the dense-fusion refinement modules the benchmark picks up (`--fusion` DIR).
@@ -104,6 +107,13 @@ fn main() -> Result<ExitCode> {
         }
         Command::Predict(args) => {
             uncertsam_bench::predict::run::<burn::backend::NdArray<f32>>(
+                &args,
+                &Default::default(),
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Fit(args) => {
+            uncertsam_bench::fitting::run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(
                 &args,
                 &Default::default(),
             )?;

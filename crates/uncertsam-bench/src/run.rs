@@ -12,10 +12,7 @@ use uncertsam_metrics::{CalibrationAccumulator, MaskInputs, mask_metrics_with_ca
 use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam, SamConfig};
 
 use crate::args::{BenchArgs, PromptKind, parse_shard};
-use crate::estimators::{
-    BenchEstimator, Laplace, LaplaceExample, LaplaceVariant, Plugin, fit_laplace, host,
-    laplace_features, laplace_layer,
-};
+use crate::estimators::{BenchEstimator, Plugin, host};
 use crate::gallery::{GALLERY_IMAGES, StripMaps, write_strip};
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
 use crate::refine_rows::{RefinePart, RefinePlan};
@@ -25,8 +22,9 @@ use uncertsam_estimate::{
 };
 
 /// Estimators the benchmark knows, in table order (`ensemble` needs trained members in
-/// `fixtures/default/ensemble`).
-pub const ESTIMATORS: [&str; 10] = [
+/// `fixtures/default/ensemble`, `variance_net` a trained head in `fixtures/default/variance_net`;
+/// Laplace loads `fixtures/default/laplace_*` or fits on the fly).
+pub const ESTIMATORS: [&str; 11] = [
     "entropy",
     "iou_head",
     "multimask_disagreement",
@@ -37,12 +35,11 @@ pub const ESTIMATORS: [&str; 10] = [
     "ensemble",
     "laplace_probit",
     "laplace_paper",
+    "variance_net",
 ];
 
 /// Images per split with `--quick`.
 const QUICK_IMAGES: usize = 3;
-/// Clean training images the Laplace posteriors are fitted on (`--quick`: a few).
-const LAPLACE_FIT_IMAGES: usize = 60;
 
 /// The repository root (where `fixtures/` lives).
 pub fn project_root() -> PathBuf {
@@ -67,6 +64,12 @@ pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(S
         let sam = Sam::new(&config, device)?.load_checkpoint(ckpt)?;
         return Ok((sam, format!("{} ({})", ckpt.display(), args.model)));
     }
+    load_embedded_model(device)
+}
+
+/// Loads the embedded default model (`fixtures/default`), or the random-weight parity model if
+/// it is missing; returns it with a description.
+pub fn load_embedded_model<B: Backend>(device: &B::Device) -> Result<(Sam<B>, String)> {
     let default = project_root().join("fixtures/default");
     let (dir, weights, what) = if default.join("sam.safetensors").exists() {
         (
@@ -119,7 +122,7 @@ fn datasets(args: &BenchArgs) -> Result<Vec<String>> {
 }
 
 /// One prompt row per mask, in original-image pixels, seeded per mask.
-fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Result<PromptBatch> {
+pub(crate) fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Result<PromptBatch> {
     let (w, h) = (
         sample.image.width() as usize,
         sample.image.height() as usize,
@@ -257,62 +260,6 @@ fn process<B: Backend>(
     Ok((parts, refined))
 }
 
-/// Fits the Laplace posteriors on the clean training split (box prompts, every mask).
-fn laplace_examples<B: Backend>(sam: &Sam<B>, args: &BenchArgs) -> Result<Vec<LaplaceExample>> {
-    let split = UncertSamSplit::open(&args.data, "Synth-Clean", "train")?;
-    let n = if args.quick { 8 } else { LAPLACE_FIT_IMAGES }.min(split.len());
-    let mut out = Vec::new();
-    for i in 0..n {
-        let Ok(sample) = split.get(i) else { continue };
-        let emb = sam.embed(&sample.image);
-        let prompts = prompt_rows(&sample, PromptKind::Box, args.seed)?.build(sam, &emb)?;
-        let d = sam.decode(&emb, &prompts, false)?;
-        let (hs, es) = laplace_features(&d)?;
-        let [_, _, lh, lw] = d.all.masks.dims();
-        for ((h, e), m) in hs.into_iter().zip(es).zip(&sample.masks) {
-            out.push(LaplaceExample {
-                h,
-                e,
-                target: low_res_target(sam, &emb, &m.mask, [lh, lw]),
-            });
-        }
-    }
-    Ok(out)
-}
-
-/// The ground truth on the decoder's low-resolution grid: each low-res pixel reads the original
-/// pixel under its centre (through the longest-side resize and the padding; 0 in the padding).
-fn low_res_target<B: Backend>(
-    sam: &Sam<B>,
-    emb: &ImageEmbedding<B>,
-    mask: &uncertsam_data::Mask,
-    [lh, lw]: [usize; 2],
-) -> Vec<f32> {
-    let s = sam.config().img_size as f32;
-    let [ih, iw] = emb.input_size;
-    let [oh, ow] = emb.original_size;
-    let mut t = vec![0f32; lh * lw];
-    for y in 0..lh {
-        for x in 0..lw {
-            let (my, mx) = (
-                (y as f32 + 0.5) * s / lh as f32,
-                (x as f32 + 0.5) * s / lw as f32,
-            );
-            if my >= ih as f32 || mx >= iw as f32 {
-                continue;
-            }
-            let (py, px) = (
-                (my * oh as f32 / ih as f32) as usize,
-                (mx * ow as f32 / iw as f32) as usize,
-            );
-            if py < oh && px < ow && mask.get(px, py) {
-                t[y * lw + x] = 1.0;
-            }
-        }
-    }
-    t
-}
-
 /// The embedded default's ensemble members (`fixtures/default/ensemble/*.safetensors`).
 fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
     let dir = project_root().join("fixtures/default/ensemble");
@@ -338,7 +285,7 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
     }))
 }
 
-/// Builds the selected estimators (fitting Laplace when selected).
+/// Builds the selected estimators (loading or fitting Laplace when selected).
 pub fn build_estimators<B: Backend>(
     sam: &Sam<B>,
     args: &BenchArgs,
@@ -355,13 +302,6 @@ pub fn build_estimators<B: Backend>(
         );
     }
     let mut out: Vec<Box<dyn BenchEstimator<B>>> = Vec::new();
-    let needs_laplace = selected.iter().any(|s| s.starts_with("laplace"));
-    let examples = if needs_laplace {
-        laplace_examples(sam, args)?
-    } else {
-        Vec::new()
-    };
-    let (shape, weight, bias) = laplace_layer(sam)?;
     let s = args.samples.max(1);
     for name in ESTIMATORS
         .iter()
@@ -396,19 +336,18 @@ pub fn build_estimators<B: Backend>(
                 ],
             })),
             "ensemble" => ensemble_config(args),
+            "variance_net" => crate::fitting::bench_variance_net(args),
             _ => None,
         };
         if let Some(c) = config {
             out.push(Box::new(Plugin(c.build(sam)?)));
             continue;
         }
-        let variant = match *name {
-            "laplace_probit" => LaplaceVariant::Probit,
-            "laplace_paper" => LaplaceVariant::Paper,
-            _ => continue,
-        };
-        let fitted = fit_laplace(variant, shape, &weight, &bias, &examples, args.samples)?;
-        out.push(Box::new(Laplace { fitted }));
+        if name.starts_with("laplace") {
+            out.push(Box::new(Plugin(crate::fitting::bench_laplace(
+                sam, args, name,
+            )?)));
+        }
     }
     Ok(out)
 }

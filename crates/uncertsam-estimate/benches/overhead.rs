@@ -1,7 +1,9 @@
 //! Estimator overhead as a ratio to one plain decoder pass (embedding precomputed): S-sample
-//! MC dropout (transformer MLPs + hypernetwork, and hypernetwork only), K-prompt perturbation
-//! and an M-member ensemble, at the tiny fixture geometry and the ViT-B geometry (random
-//! weights). One prompt per image.
+//! MC dropout (transformer MLPs + hypernetwork, and hypernetwork only), K-prompt perturbation,
+//! an M-member ensemble, and the whole last-layer Laplace probit estimator (its decoder pass,
+//! the feature copy and the closed-form probit; Kronecker and diagonal posteriors, plus a full
+//! one at the tiny geometry, fitted on one sample), at the tiny fixture geometry and the ViT-B
+//! geometry (random weights). One prompt per image.
 //!
 //! `cargo bench -p uncertsam-estimate --bench overhead`; ratios in docs/performance.md.
 
@@ -13,8 +15,9 @@ use image::{Rgb, RgbImage};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_estimate::{
-    DecoderHead, DeepEnsemble, EncodedImage, McDropout, McDropoutConfig, PromptPerturbation,
-    PromptPerturbationConfig, Segmenter, UncertaintyEstimator,
+    DecoderHead, DeepEnsemble, EncodedImage, Fit, FitSample, LaplaceConfig, LaplaceEstimator,
+    LaplaceStructure, McDropout, McDropoutConfig, PromptPerturbation, PromptPerturbationConfig,
+    Segmenter, UncertaintyEstimator,
 };
 use uncertsam_sam::{ImageEmbedding, PromptBatch, Sam, SamConfig};
 
@@ -29,6 +32,39 @@ fn tiny_config() -> SamConfig {
         "/../../fixtures/sam/tiny_256/config.json"
     );
     serde_json::from_str(&std::fs::read_to_string(dir).expect("fixture config")).expect("parse")
+}
+
+/// Fits a probit Laplace with `structure` on one sample (the box's inside as ground truth).
+fn laplace(
+    sam: &Sam<B>,
+    image: &EncodedImage<B>,
+    prompts: &PromptBatch,
+    structure: LaplaceStructure,
+) -> LaplaceEstimator {
+    let [h, w] = image.embedding.original_size;
+    let [x0, y0, x1, y1] = prompts.rows[0].bbox.expect("box");
+    let gt: Vec<f32> = (0..h * w)
+        .map(|i| {
+            let (x, y) = ((i % w) as f64, (i / w) as f64);
+            f32::from(u8::from(x >= x0 && x <= x1 && y >= y0 && y <= y1))
+        })
+        .collect();
+    let sample = FitSample {
+        image: image.clone(),
+        prompts: prompts.clone(),
+        gt: Tensor::from_data(TensorData::new(gt, [1, h, w]), &Default::default()),
+    };
+    let config = LaplaceConfig {
+        structure,
+        ..LaplaceConfig::probit()
+    };
+    config
+        .fit(
+            sam,
+            &mut std::iter::once(sample),
+            &mut ChaCha8Rng::seed_from_u64(0),
+        )
+        .expect("fit laplace")
 }
 
 fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
@@ -74,6 +110,11 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
         .map(|_| DecoderHead::from_sam(Sam::<B>::new(&config, &device).expect("member")))
         .collect();
     let ensemble = DeepEnsemble::from_heads(members, true).expect("ensemble");
+    let laplace_kron = laplace(&sam, &image, &prompts, LaplaceStructure::Kron);
+    let laplace_diag = laplace(&sam, &image, &prompts, LaplaceStructure::Diag);
+    // P = 132 at the tiny geometry; at ViT-B (P = 8224) factorising H takes minutes and 1.6 GB.
+    let laplace_full =
+        (label == "tiny").then(|| laplace(&sam, &image, &prompts, LaplaceStructure::Full));
 
     let mut group = c.benchmark_group(label);
     group
@@ -84,12 +125,17 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
         bench.iter(|| sam.decode(&image.embedding, &built, false).expect("decode"))
     });
     let mut rng = ChaCha8Rng::seed_from_u64(0);
-    let estimators: [(&str, &dyn UncertaintyEstimator<B>); 4] = [
+    let mut estimators: Vec<(&str, &dyn UncertaintyEstimator<B>)> = vec![
+        ("laplace_probit_kron", &laplace_kron),
+        ("laplace_probit_diag", &laplace_diag),
         ("mc_dropout_s10", &mc),
         ("mc_dropout_hyper_s10", &mc_hyper),
         ("prompt_perturbation_k10", &pp),
         ("ensemble_m5", &ensemble),
     ];
+    if let Some(full) = &laplace_full {
+        estimators.insert(2, ("laplace_probit_full", full));
+    }
     for (name, est) in estimators {
         group.bench_function(name, |bench| {
             bench.iter(|| {

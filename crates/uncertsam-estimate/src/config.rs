@@ -11,6 +11,7 @@ use crate::ensemble::{DeepEnsemble, EnsembleConfig};
 use crate::entropy::Entropy;
 use crate::estimator::Persist;
 use crate::iou_head::IouHead;
+use crate::laplace::{LaplaceEstimator, LaplacePredictive};
 use crate::mc_dropout::{McDropout, McDropoutConfig};
 use crate::multimask::MultimaskDisagreement;
 use crate::prompt_perturbation::{PromptPerturbation, PromptPerturbationConfig};
@@ -25,11 +26,23 @@ pub struct VarianceNetFiles {
     pub dir: PathBuf,
 }
 
-/// An estimator the caller builds itself (for example last-layer Laplace from
-/// `uncertsam-laplace`); [`EstimatorConfig::build`] rejects it.
+/// Where a fitted last-layer Laplace posterior lives, and optionally another predictive than
+/// the one it was fitted with: `{"kind": "laplace", "dir": "...", "predictive": {"type": "mc",
+/// "samples": 16}}`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LaplaceFiles {
+    /// Directory written by `Persist::save` of a [`LaplaceEstimator`].
+    pub dir: PathBuf,
+    /// Overrides the saved predictive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub predictive: Option<LaplacePredictive>,
+}
+
+/// An estimator the caller builds itself (for example a third-party plugin);
+/// [`EstimatorConfig::build`] rejects it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ExternalConfig {
-    /// The estimator's kind, e.g. `laplace`.
+    /// The estimator's kind, e.g. `temperature_scaling`.
     pub name: String,
     /// Its own configuration.
     #[serde(default)]
@@ -57,6 +70,9 @@ pub enum EstimatorConfig {
     Ensemble(EnsembleConfig),
     /// Trained variance network ([`VarianceNetEstimator`]).
     VarianceNet(VarianceNetFiles),
+    /// Fitted last-layer Laplace ([`LaplaceEstimator`]; fit one with [`crate::Fit`] on a
+    /// [`crate::LaplaceConfig`]).
+    Laplace(LaplaceFiles),
     /// Built by the caller.
     External(ExternalConfig),
 }
@@ -81,8 +97,8 @@ impl EstimatorConfig {
         ]
     }
 
-    /// Builds the estimator for `model` (ensembles and the variance network load their files
-    /// onto the model's device with its geometry).
+    /// Builds the estimator for `model` (ensembles, the variance network and Laplace load
+    /// their files; a Laplace posterior must have been fitted around this model's weights).
     pub fn build<B: Backend>(
         &self,
         model: &dyn Segmenter<B>,
@@ -108,6 +124,16 @@ impl EstimatorConfig {
                         ),
                     ));
                 }
+                Box::new(est)
+            }
+            Self::Laplace(f) => {
+                let mut est = LaplaceEstimator::open(&f.dir)?;
+                if let Some(p) = f.predictive {
+                    est = est.with_predictive(p)?;
+                }
+                est.check_model(model.sam()).map_err(|e| {
+                    EstimateError::config("laplace", format!("{}: {e}", f.dir.display()))
+                })?;
                 Box::new(est)
             }
             Self::External(e) => {

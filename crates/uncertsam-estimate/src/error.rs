@@ -30,6 +30,9 @@ pub enum EstimateError {
         /// The unsupported input.
         what: String,
     },
+    /// Last-layer Laplace failed (shapes, files, a posterior that is not positive definite).
+    #[error("last-layer Laplace: {0}")]
+    Laplace(#[from] uncertsam_laplace::LaplaceError),
     /// A file could not be read, written or parsed.
     #[error("{path}: {message}")]
     File {

@@ -4,13 +4,14 @@
 //! type with the paper's aggregation rule (spec §3), and the built-in estimators: the one-pass
 //! entropy baseline, SAM's IoU head, multimask disagreement, test-time augmentation (hue /
 //! in-domain jitter, flips), prompt perturbation, MC dropout through the decoder's noise seam,
-//! deep ensembles of decoders and the variance network (with its autodiff training). They are
-//! listed by name through the serde enum [`EstimatorConfig`].
+//! deep ensembles of decoders, the variance network (with its autodiff training) and last-layer
+//! Laplace ([`LaplaceConfig`] is [`Fit`] and gives a [`Persist`]ed [`LaplaceEstimator`]; the
+//! maths is the burn-free `uncertsam-laplace`). They are listed by name through the serde enum
+//! [`EstimatorConfig`].
 //!
-//! Depends only on `uncertsam-sam` among the workspace crates. It must not depend on a later
-//! pipeline stage (metrics, refinement, benchmark) nor on `uncertsam-laplace`, which plugs in
-//! through the traits here. No backend is named outside tests: everything is generic over
-//! `B: Backend`.
+//! Depends only on `uncertsam-sam` and `uncertsam-laplace` among the workspace crates. It must
+//! not depend on a later pipeline stage (metrics, refinement, benchmark). No backend is named
+//! outside tests: everything is generic over `B: Backend`.
 //!
 //! All outputs are in the decoder's low-resolution frame `[b, 4E, 4E]`; upscale with
 //! `Sam::postprocess`. Every random draw comes from the caller's `ChaCha8Rng`.
@@ -35,6 +36,8 @@ mod error;
 mod estimate;
 mod estimator;
 mod iou_head;
+mod laplace;
+mod laplace_predict;
 mod mc_dropout;
 mod multimask;
 pub mod persist;
@@ -45,7 +48,7 @@ mod tta;
 mod variance_net;
 mod variance_train;
 
-pub use config::{EstimatorConfig, ExternalConfig, VarianceNetFiles};
+pub use config::{EstimatorConfig, ExternalConfig, LaplaceFiles, VarianceNetFiles};
 pub use decode::{DecoderHead, PlainPass, plain_pass, repeat_prompts, token0};
 pub use ensemble::{DeepEnsemble, EnsembleConfig};
 pub use entropy::Entropy;
@@ -53,6 +56,10 @@ pub use error::EstimateError;
 pub use estimate::{EPS, Estimate, MapKind, UncertaintyMaps, entropy, safe_logit};
 pub use estimator::{Fit, FitSample, Persist, UncertaintyEstimator};
 pub use iou_head::IouHead;
+pub use laplace::{
+    ESTIMATOR_FILE as LAPLACE_ESTIMATOR_FILE, LaplaceConfig, LaplaceEstimator, LaplaceLikelihood,
+    LaplacePredictive, LaplacePrior, LaplaceStructure, MarglikPrior,
+};
 pub use mc_dropout::{BernoulliHook, DropoutSite, McDropout, McDropoutConfig};
 pub use multimask::MultimaskDisagreement;
 pub use prompt_perturbation::{PromptPerturbation, PromptPerturbationConfig};

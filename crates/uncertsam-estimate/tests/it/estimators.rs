@@ -1,19 +1,45 @@
 //! Every built-in estimator runs from one config list on the tiny fixture; only TTA re-runs
-//! the encoder; the sampling estimators batch their decoder passes.
+//! the encoder; the sampling estimators batch their decoder passes; a fixed seed gives
+//! bit-identical maps.
 
 use std::collections::HashSet;
 
 use uncertsam_estimate::{
-    CallCounter, EstimatorConfig, Persist, Segmenter, VarianceNet, VarianceNetConfig,
-    VarianceNetEstimator,
+    CallCounter, EncodedImage, Estimate, EstimatorConfig, Fit, LaplaceConfig, LaplaceLikelihood,
+    LaplacePredictive, LaplacePrior, LaplaceStructure, MarglikPrior, Persist, Segmenter,
+    UncertaintyEstimator, VarianceNet, VarianceNetConfig, VarianceNetEstimator,
 };
-use uncertsam_sam::Sam;
+use uncertsam_sam::{PromptBatch, Sam};
 
-use crate::{TestBackend, boxes, check_estimate, rng, tiny};
+use crate::{TestBackend, boxes, check_estimate, fit_sample, rng, tiny, values};
+
+/// Fits `config` on one sample (`prompts` on `image`, box-interior ground truth) through
+/// [`Fit`] and saves it into `dir` through [`Persist`].
+pub fn fit_laplace(
+    sam: &Sam<TestBackend>,
+    image: &EncodedImage<TestBackend>,
+    prompts: &PromptBatch,
+    config: LaplaceConfig,
+    dir: &std::path::Path,
+) {
+    let mut data = std::iter::once(fit_sample(image, prompts));
+    let fitted = config
+        .fit(sam, &mut data, &mut rng(0))
+        .expect("fit laplace");
+    Persist::<TestBackend>::save(&fitted, dir).expect("save laplace");
+}
 
 /// The config list of the tests: every kind, with small sample counts. Writes an ensemble
-/// member and variance-network weights into `dir`.
-pub fn all_configs(sam: &Sam<TestBackend>, dir: &std::path::Path) -> Vec<EstimatorConfig> {
+/// member, variance-network weights and three Laplace posteriors (fitted on `image` with
+/// `prompts`) into `dir`. `full` adds a full-curvature posterior (too large at ViT-B scale,
+/// where a per-parameter-prior diagonal takes its place).
+pub fn all_configs(
+    sam: &Sam<TestBackend>,
+    image: &EncodedImage<TestBackend>,
+    prompts: &PromptBatch,
+    dir: &std::path::Path,
+    full: bool,
+) -> Vec<EstimatorConfig> {
     let member = dir.join("member.safetensors");
     Sam::<TestBackend>::new(sam.config(), &Default::default())
         .expect("member")
@@ -26,6 +52,24 @@ pub fn all_configs(sam: &Sam<TestBackend>, dir: &std::path::Path) -> Vec<Estimat
     };
     let head_dir = dir.join("varnet");
     head.save(&head_dir).expect("save head");
+    let (probit, paper, third) = (dir.join("probit"), dir.join("paper"), dir.join("third"));
+    fit_laplace(sam, image, prompts, LaplaceConfig::probit(), &probit);
+    fit_laplace(sam, image, prompts, LaplaceConfig::paper(4), &paper);
+    let third_config = LaplaceConfig {
+        likelihood: LaplaceLikelihood::BernoulliPixel,
+        structure: if full {
+            LaplaceStructure::Full
+        } else {
+            LaplaceStructure::Diag
+        },
+        prior: LaplacePrior::Marglik(if full {
+            MarglikPrior::Layerwise
+        } else {
+            MarglikPrior::PerParameter
+        }),
+        predictive: LaplacePredictive::Probit,
+    };
+    fit_laplace(sam, image, prompts, third_config, &third);
     let json = serde_json::json!([
         {"kind": "entropy"},
         {"kind": "iou_head"},
@@ -39,8 +83,51 @@ pub fn all_configs(sam: &Sam<TestBackend>, dir: &std::path::Path) -> Vec<Estimat
          "sites": ["token_attention", "image_to_token", "hypernetwork"]},
         {"kind": "ensemble", "members": [member]},
         {"kind": "variance_net", "dir": head_dir},
+        {"kind": "laplace", "dir": probit},
+        {"kind": "laplace", "dir": paper},
+        {"kind": "laplace", "dir": third, "predictive": {"type": "paper_weight_space", "samples": 3}},
     ]);
     serde_json::from_value(json).expect("configs parse")
+}
+
+/// The maps of an estimate, for bitwise comparison.
+pub fn all_maps(e: &Estimate<TestBackend>) -> Vec<Vec<f32>> {
+    let mut out = vec![
+        values(e.prob.clone()),
+        values(e.logits.clone()),
+        values(e.iou.clone()),
+        values(e.maps.predictive_entropy.clone()),
+    ];
+    for m in [
+        &e.maps.aleatoric,
+        &e.maps.epistemic,
+        &e.maps.std,
+        &e.maps.log_variance,
+    ]
+    .into_iter()
+    .flatten()
+    {
+        out.push(values(m.clone()));
+    }
+    out
+}
+
+/// Runs `estimator` twice with seed 7 and checks that the maps are bit-identical.
+pub fn run_twice(
+    sam: &Sam<TestBackend>,
+    estimator: &dyn UncertaintyEstimator<TestBackend>,
+    image: &EncodedImage<TestBackend>,
+    prompts: &PromptBatch,
+) -> Estimate<TestBackend> {
+    let name = estimator.name();
+    let a = estimator
+        .estimate(sam, image, prompts, &mut rng(7))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    let b = estimator
+        .estimate(sam, image, prompts, &mut rng(7))
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert!(all_maps(&a) == all_maps(&b), "{name}: seed 7 twice differs");
+    a
 }
 
 #[test]
@@ -49,7 +136,7 @@ fn every_estimator_runs_on_the_tiny_fixture_and_only_tta_reencodes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let prompts = boxes();
     let mut names = HashSet::new();
-    for config in all_configs(&sam, dir.path()) {
+    for config in all_configs(&sam, &image, &prompts, dir.path(), true) {
         let estimator = config.build(&sam).expect("build");
         let name = estimator.name();
         let counter = CallCounter::new(&sam);
@@ -57,6 +144,10 @@ fn every_estimator_runs_on_the_tiny_fixture_and_only_tta_reencodes() {
             .estimate(&counter, &image, &prompts, &mut rng(7))
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         check_estimate(&name, &est, 2, 64);
+        assert!(
+            all_maps(&est) == all_maps(&run_twice(&sam, estimator.as_ref(), &image, &prompts)),
+            "{name}: not reproducible"
+        );
         let expected_embeds = match &config {
             EstimatorConfig::Tta(c) => c.samples - usize::from(c.include_identity),
             _ => 0,
@@ -71,6 +162,14 @@ fn every_estimator_runs_on_the_tiny_fixture_and_only_tta_reencodes() {
             EstimatorConfig::PromptPerturbation(c) => {
                 assert_eq!(counter.decodes(), 1, "{name}");
                 assert_eq!(counter.decoded_rows(), 2 * c.prompts, "{name}");
+            }
+            EstimatorConfig::Laplace(_) => {
+                // One plain pass; the posterior works on its features.
+                assert_eq!(
+                    (counter.decodes(), counter.decoded_rows()),
+                    (1, 2),
+                    "{name}"
+                );
             }
             _ => {}
         }
@@ -87,6 +186,9 @@ fn every_estimator_runs_on_the_tiny_fixture_and_only_tta_reencodes() {
         "mc_dropout(p=0.2,s=2,sites=attn+i2t+hyper)",
         "ensemble(m=2)",
         "variance_net(varnet)",
+        "laplace_probit",
+        "laplace_paper(s=4)",
+        "laplace(bernoulli_pixel,full,prior=marglik_layerwise,paper_weight_space(s=3))",
     ]
     .into_iter()
     .map(String::from)

@@ -2,6 +2,7 @@
 //! on a ViT-B-geometry decoder with random weights.
 
 mod estimators;
+mod laplace;
 mod properties;
 mod variance;
 mod vit_b;
@@ -11,7 +12,7 @@ use std::path::PathBuf;
 use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
-use uncertsam_estimate::{EncodedImage, Estimate};
+use uncertsam_estimate::{EncodedImage, Estimate, FitSample};
 use uncertsam_sam::{PromptBatch, Sam, SamConfig};
 
 /// The backend the tests run on.
@@ -53,6 +54,36 @@ pub fn boxes() -> PromptBatch {
     PromptBatch::new()
         .with_box([60.0, 40.0, 240.0, 170.0])
         .with_box([10.0, 10.0, 120.0, 100.0])
+}
+
+/// Ground truth for `prompts`' boxes on `image`: the inside of each box, `[b, h, w]`.
+pub fn box_gt(image: &EncodedImage<TestBackend>, prompts: &PromptBatch) -> Tensor<TestBackend, 3> {
+    let [h, w] = image.embedding.original_size;
+    let gt: Vec<f32> = prompts
+        .rows
+        .iter()
+        .flat_map(|r| {
+            let [x0, y0, x1, y1] = r.bbox.expect("box");
+            (0..h * w).map(move |i| {
+                let (x, y) = ((i % w) as f64, (i / w) as f64);
+                f32::from(u8::from(x >= x0 && x <= x1 && y >= y0 && y <= y1))
+            })
+        })
+        .collect();
+    let b = prompts.rows.len();
+    Tensor::from_data(TensorData::new(gt, [b, h, w]), &Default::default())
+}
+
+/// A fitting sample: `prompts` on `image`, ground truth the inside of each box.
+pub fn fit_sample(
+    image: &EncodedImage<TestBackend>,
+    prompts: &PromptBatch,
+) -> FitSample<TestBackend> {
+    FitSample {
+        image: image.clone(),
+        prompts: prompts.clone(),
+        gt: box_gt(image, prompts),
+    }
 }
 
 /// A seeded rng.

@@ -15,20 +15,7 @@ fn a_few_adamw_steps_reduce_the_gaussian_nll() {
     let (sam, image) = tiny();
     let prompts = sam.prompts(&boxes(), &image.embedding).expect("prompts");
     // Ground truth: the inside of each box.
-    let [h, w] = image.embedding.original_size;
-    let gt: Vec<f32> = boxes()
-        .rows
-        .iter()
-        .flat_map(|r| {
-            let [x0, y0, x1, y1] = r.bbox.expect("box");
-            (0..h * w).map(move |i| {
-                let (x, y) = ((i % w) as f64, (i / w) as f64);
-                f32::from(u8::from(x >= x0 && x <= x1 && y >= y0 && y <= y1))
-            })
-        })
-        .collect();
-    let gt =
-        Tensor::<TestBackend, 3>::from_data(TensorData::new(gt, [2, h, w]), &Default::default());
+    let gt = crate::box_gt(&image, &boxes());
     let sample = TrainSample {
         embedding: image.embedding.clone(),
         prompts,

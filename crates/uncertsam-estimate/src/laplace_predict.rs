@@ -1,0 +1,206 @@
+//! [`LaplaceEstimator`] as an estimator: one plain decoder pass, the token-0 last-layer
+//! features `h` and `E` copied to the host, then per mask the closed-form probit, output-space
+//! MC or the paper's weight-space MC of `uncertsam-laplace`. Also the features and the
+//! low-resolution ground truth the fit reads.
+
+use burn::prelude::*;
+use rand_chacha::ChaCha8Rng;
+use uncertsam_laplace::{LayerShape, McOptions};
+use uncertsam_sam::{DecoderOutput, PromptBatch, Sam};
+
+use crate::decode::plain_pass;
+use crate::estimate::{EPS, MapKind, UncertaintyMaps, safe_logit};
+use crate::estimator::FitSample;
+use crate::laplace::{Fitted, LaplaceEstimator, LaplacePredictive, each};
+use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
+
+/// Copies a tensor to the host as f32 (flattened first: burn-ndarray copies rank-1 data at
+/// once but higher ranks element by element).
+pub(crate) fn host<B: Backend, const D: usize>(
+    t: Tensor<B, D>,
+    what: &str,
+) -> Result<Vec<f32>, EstimateError> {
+    let n = t.shape().num_elements();
+    t.reshape([n])
+        .into_data()
+        .convert::<f32>()
+        .to_vec::<f32>()
+        .map_err(|e| EstimateError::Input(format!("{what}: {e:?}")))
+}
+
+/// The last layer's per-mask inputs of one pass: `h` (`rows x D`) and `E` (`rows x K x N_pix`).
+pub(crate) struct Features {
+    /// Number of prompt rows.
+    pub rows: usize,
+    /// Low-resolution side `[4E_h, 4E_w]`.
+    pub side: [usize; 2],
+    hs: Vec<f32>,
+    es: Vec<f32>,
+    d: usize,
+    per_row: usize,
+}
+
+impl Features {
+    /// Reads `token0_hidden` and `upscaled_embedding` of a pass, checked against `shape`.
+    pub fn of<B: Backend>(
+        out: &DecoderOutput<B>,
+        shape: LayerShape,
+    ) -> Result<Self, EstimateError> {
+        let [rows, d] = out.token0_hidden.dims();
+        let [_, k, h, w] = out.upscaled_embedding.dims();
+        if d != shape.d || k != shape.k {
+            return Err(EstimateError::Input(format!(
+                "the decoder's last layer is D x K = {d} x {k}, the posterior's {} x {}",
+                shape.d, shape.k
+            )));
+        }
+        Ok(Self {
+            rows,
+            side: [h, w],
+            hs: host(out.token0_hidden.clone(), "token0_hidden")?,
+            es: host(out.upscaled_embedding.clone(), "upscaled_embedding")?,
+            d,
+            per_row: k * h * w,
+        })
+    }
+
+    /// `h` of row `i` (length D).
+    pub fn h(&self, i: usize) -> &[f32] {
+        &self.hs[i * self.d..(i + 1) * self.d]
+    }
+
+    /// `E` of row `i` (row-major `K x N_pix`).
+    pub fn e(&self, i: usize) -> &[f32] {
+        &self.es[i * self.per_row..(i + 1) * self.per_row]
+    }
+}
+
+/// The ground truth of `sample` on the decoder's low-resolution grid `side`, one vector per
+/// mask: each low-res pixel reads the original pixel under its centre (through the
+/// longest-side resize and the padding; 0 in the padding).
+pub(crate) fn low_res_targets<B: Backend>(
+    sam: &Sam<B>,
+    sample: &FitSample<B>,
+    [lh, lw]: [usize; 2],
+) -> Result<Vec<Vec<f32>>, String> {
+    let emb = &sample.image.embedding;
+    let [b, gh, gw] = sample.gt.dims();
+    let [oh, ow] = emb.original_size;
+    if [gh, gw] != [oh, ow] {
+        return Err(format!(
+            "ground truth is [{b}, {gh}, {gw}], the image is {oh} x {ow}"
+        ));
+    }
+    let gt = host(sample.gt.clone(), "ground truth").map_err(|e| e.to_string())?;
+    let s = sam.config().img_size as f32;
+    let [ih, iw] = emb.input_size;
+    Ok((0..b)
+        .map(|m| {
+            let mask = &gt[m * oh * ow..(m + 1) * oh * ow];
+            let mut t = vec![0f32; lh * lw];
+            for y in 0..lh {
+                for x in 0..lw {
+                    let (my, mx) = (
+                        (y as f32 + 0.5) * s / lh as f32,
+                        (x as f32 + 0.5) * s / lw as f32,
+                    );
+                    if my >= ih as f32 || mx >= iw as f32 {
+                        continue;
+                    }
+                    let (py, px) = (
+                        (my * oh as f32 / ih as f32) as usize,
+                        (mx * ow as f32 / iw as f32) as usize,
+                    );
+                    if py < oh && px < ow && mask[py * ow + px] > 0.5 {
+                        t[y * lw + x] = 1.0;
+                    }
+                }
+            }
+            t
+        })
+        .collect())
+}
+
+impl<B: Backend> UncertaintyEstimator<B> for LaplaceEstimator {
+    fn name(&self) -> String {
+        self.config.name()
+    }
+
+    fn estimate(
+        &self,
+        model: &dyn Segmenter<B>,
+        image: &EncodedImage<B>,
+        prompts: &PromptBatch,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Estimate<B>, EstimateError> {
+        let pass = plain_pass(model, image, prompts)?;
+        let [b, lh, lw] = pass.logits.dims();
+        let n = lh * lw;
+        let f = Features::of(&pass.output, self.shape())?;
+        let device = pass.logits.device();
+        let tensor =
+            |v: Vec<f32>| Tensor::<B, 3>::from_data(TensorData::new(v, [b, lh, lw]), &device);
+        let samples = match self.config.predictive {
+            LaplacePredictive::Probit => {
+                let mut prob = vec![0f32; b * n];
+                for (i, out) in prob.chunks_exact_mut(n).enumerate() {
+                    let zp = each!(&self.fitted, (_la, post) => post.z_posterior(f.h(i)))?;
+                    zp.probit_into(f.e(i), out, None, None)?;
+                }
+                let prob = tensor(prob);
+                return Ok(Estimate {
+                    logits: safe_logit(prob.clone()),
+                    maps: UncertaintyMaps::single(prob.clone()),
+                    prob,
+                    iou: pass.iou,
+                    score: None,
+                    samples: 1,
+                });
+            }
+            LaplacePredictive::Mc { samples } | LaplacePredictive::PaperWeightSpace { samples } => {
+                samples
+            }
+        };
+        let opts = McOptions {
+            samples,
+            entropy_eps: EPS,
+        };
+        let mut maps = [(); 5].map(|_| Vec::with_capacity(b * n));
+        for i in 0..b {
+            let m = match self.config.predictive {
+                LaplacePredictive::PaperWeightSpace { .. } => {
+                    each!(&self.fitted, (_la, post) => post.mc_weight_space(f.h(i), f.e(i), opts, rng))?
+                }
+                _ => {
+                    let zp = each!(&self.fitted, (_la, post) => post.z_posterior(f.h(i)))?;
+                    zp.mc(f.e(i), opts, rng)?
+                }
+            };
+            for (all, one) in maps.iter_mut().zip([
+                m.mean_prob,
+                m.predictive_entropy,
+                m.expected_entropy,
+                m.mutual_information,
+                m.std,
+            ]) {
+                all.extend(one);
+            }
+        }
+        let [prob, pe, ee, mi, std] = maps.map(tensor);
+        Ok(Estimate {
+            logits: safe_logit(prob.clone()),
+            prob,
+            iou: pass.iou,
+            maps: UncertaintyMaps {
+                primary: MapKind::PredictiveEntropy,
+                predictive_entropy: pe,
+                aleatoric: Some(ee),
+                epistemic: Some(mi),
+                std: Some(std),
+                log_variance: None,
+            },
+            score: None,
+            samples,
+        })
+    }
+}

@@ -136,6 +136,16 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
     if let Some(full) = &laplace_full {
         estimators.insert(2, ("laplace_probit_full", full));
     }
+    // The Laplace estimator's own work after its decoder pass (feature copy + probit), on a
+    // pass computed once: less exposed to a busy machine than the difference of two runs.
+    let pass = uncertsam_estimate::plain_pass(&sam, &image, &prompts).expect("pass");
+    group.bench_function("laplace_probit_kron_after_pass", |bench| {
+        bench.iter(|| {
+            laplace_kron
+                .estimate_from_pass(pass.clone(), &mut ChaCha8Rng::seed_from_u64(0))
+                .expect("estimate")
+        })
+    });
     for (name, est) in estimators {
         group.bench_function(name, |bench| {
             bench.iter(|| {

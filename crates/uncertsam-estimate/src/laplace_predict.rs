@@ -8,7 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use uncertsam_laplace::{LayerShape, McOptions};
 use uncertsam_sam::{DecoderOutput, PromptBatch, Sam};
 
-use crate::decode::plain_pass;
+use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::{EPS, MapKind, UncertaintyMaps, safe_logit};
 use crate::estimator::FitSample;
 use crate::laplace::{Fitted, LaplaceEstimator, LaplacePredictive, each};
@@ -133,7 +133,19 @@ impl<B: Backend> UncertaintyEstimator<B> for LaplaceEstimator {
         prompts: &PromptBatch,
         rng: &mut ChaCha8Rng,
     ) -> Result<Estimate<B>, EstimateError> {
-        let pass = plain_pass(model, image, prompts)?;
+        self.estimate_from_pass(plain_pass(model, image, prompts)?, rng)
+    }
+}
+
+impl LaplaceEstimator {
+    /// The estimate from a plain decoder pass the caller already ran (what
+    /// [`UncertaintyEstimator::estimate`] does after its one pass); `rng` feeds the MC
+    /// predictives.
+    pub fn estimate_from_pass<B: Backend>(
+        &self,
+        pass: PlainPass<B>,
+        rng: &mut ChaCha8Rng,
+    ) -> Result<Estimate<B>, EstimateError> {
         let [b, lh, lw] = pass.logits.dims();
         let n = lh * lw;
         let f = Features::of(&pass.output, self.shape())?;

@@ -2,7 +2,6 @@
 //! round-trip through safetensors + JSON.
 
 use burn::module::Module;
-use burn::prelude::*;
 use uncertsam_estimate::{
     Persist, Segmenter, TrainSample, UncertaintyEstimator, VarianceNet, VarianceNetConfig,
     VarianceNetEstimator, VarianceTrainConfig, train_variance_net,

@@ -154,3 +154,38 @@ fn bad_directories_and_other_models_give_named_errors() {
     assert!(err.to_string().contains("refit"), "{err}");
     assert!(config.build(&sam).is_ok());
 }
+
+#[test]
+fn the_backend_probit_equals_uncertsam_laplaces_probit_on_the_same_features() {
+    // The estimator computes `μ` and `v = E(i)ᵀ Σ_z E(i)` with backend matmuls in f32; the
+    // reference is uncertsam-laplace's f64 `ZPosterior::probit` (laplace-torch parity fixtures)
+    // on host copies of the same pass's features.
+    let (sam, image) = tiny();
+    for config in [
+        LaplaceConfig::probit(),
+        LaplaceConfig {
+            structure: uncertsam_estimate::LaplaceStructure::Full,
+            ..LaplaceConfig::probit()
+        },
+    ] {
+        let fitted = fit(config);
+        let pass = uncertsam_estimate::plain_pass(&sam, &image, &boxes()).expect("pass");
+        let [b, d] = pass.output.token0_hidden.dims();
+        let hs = values(pass.output.token0_hidden.clone());
+        let es = values(pass.output.upscaled_embedding.clone());
+        let per = es.len() / b;
+        let ours = values(
+            fitted
+                .estimate_from_pass(pass, &mut rng(0))
+                .expect("probit")
+                .prob,
+        );
+        for i in 0..b {
+            let zp = fitted.z_posterior(&hs[i * d..(i + 1) * d]).expect("z");
+            let reference = zp.probit(&es[i * per..(i + 1) * per]).expect("probit").prob;
+            let n = reference.len();
+            let diff = max_diff(&ours[i * n..(i + 1) * n], &reference);
+            assert!(diff < 1e-5, "{}: row {i} differs by {diff}", config.name());
+        }
+    }
+}

@@ -53,12 +53,19 @@ pub struct BenchArgs {
     /// Seed of every random draw (combined with dataset, image and mask ids).
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Official SAM checkpoint (.pth or .safetensors); default: the embedded model.
-    #[arg(long)]
+    /// Official checkpoint of the `--model` family: SAM `.pth`, MobileSAM `mobile_sam.pt`,
+    /// SAM 2 `.pt` (state dict under "model"), or safetensors with the official keys;
+    /// default: the embedded model.
+    #[arg(long, conflicts_with = "random_init")]
     pub checkpoint: Option<PathBuf>,
-    /// Geometry of `--checkpoint`: vit_b, vit_l, vit_h, tiny, or a config.json path.
-    #[arg(long, default_value = "vit_b")]
-    pub model: String,
+    /// Model geometry: vit_b, vit_l, vit_h, tiny, mobile_sam, sam2_hiera_t, sam2_hiera_s,
+    /// sam2_hiera_b+, sam2_hiera_l, or a config.json path (`"model_type": "sam2"` for SAM 2).
+    /// Needs `--checkpoint` or `--random-init`; with `--checkpoint` alone it defaults to vit_b.
+    #[arg(long)]
+    pub model: Option<String>,
+    /// Random weights of the `--model` geometry (smoke tests only; seeded by `--seed`).
+    #[arg(long)]
+    pub random_init: bool,
     /// Backend.
     #[arg(long, value_enum, default_value = "cpu")]
     pub backend: BackendKind,

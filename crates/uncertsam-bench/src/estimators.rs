@@ -7,8 +7,8 @@
 use anyhow::Result;
 use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
-use uncertsam_estimate::{EncodedImage, UncertaintyEstimator};
-use uncertsam_sam::{PromptBatch, Sam};
+use uncertsam_estimate::{EncodedImage, Segmenter, UncertaintyEstimator};
+use uncertsam_sam::PromptBatch;
 
 /// Per-mask output of an estimator at the decoder's low resolution (`[b, 4E, 4E]`).
 pub struct Maps<B: Backend> {
@@ -30,7 +30,7 @@ pub trait BenchEstimator<B: Backend> {
     /// seeded from (seed, dataset, image).
     fn estimate(
         &self,
-        sam: &Sam<B>,
+        model: &dyn Segmenter<B>,
         image: &EncodedImage<B>,
         prompts: &PromptBatch,
         rng: &mut ChaCha8Rng,
@@ -47,12 +47,12 @@ impl<B: Backend> BenchEstimator<B> for Plugin<B> {
 
     fn estimate(
         &self,
-        sam: &Sam<B>,
+        model: &dyn Segmenter<B>,
         image: &EncodedImage<B>,
         prompts: &PromptBatch,
         rng: &mut ChaCha8Rng,
     ) -> Result<Maps<B>> {
-        let e = self.0.estimate(sam, image, prompts, rng)?;
+        let e = self.0.estimate(model, image, prompts, rng)?;
         let uncertainty = e.maps.primary_map().clone();
         Ok(Maps {
             uncertainty,

@@ -62,6 +62,11 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
         )?;
     }
     let (sam, model) = load_model::<AB::InnerBackend>(bench, device)?;
+    let uncertsam_estimate::AnySam::Sam(sam) = sam else {
+        anyhow::bail!(
+            "fit-fusion: the dense-fusion module is built for SAM v1 / MobileSAM decoders, not SAM 2"
+        );
+    };
     let split = UncertSamSplit::open(&bench.data, "Synth-Clean", "train")?;
     let n = args.images.unwrap_or(usize::MAX).min(split.len());
     if n == 0 || args.epochs == 0 {
@@ -200,7 +205,7 @@ fn fusion_sample<B: Backend>(
             logits: maps.logits,
             uncertainty: maps.uncertainty,
         },
-        embedding: image.embedding,
+        embedding: image.embedding.image,
     })
 }
 

@@ -19,7 +19,6 @@ use uncertsam_estimate::{
     TrainSample, UncertaintyEstimator, VarianceNet, VarianceNetConfig, VarianceNetEstimator,
     VarianceNetFiles, VarianceTrainConfig, train_variance_net,
 };
-use uncertsam_sam::Sam;
 
 use crate::args::{BenchArgs, PromptKind};
 use crate::run::{load_embedded_model, project_root, prompt_rows};
@@ -98,7 +97,7 @@ fn gt_tensor<B: Backend>(sample: &Sample, device: &B::Device) -> Tensor<B, 3> {
 /// (each image encoded once, one tight box per mask). Unreadable samples are skipped with a
 /// message, as `bench` skips them.
 pub fn fit_samples<'a, B: Backend>(
-    sam: &'a Sam<B>,
+    sam: &'a dyn Segmenter<B>,
     data: &Path,
     images: Option<usize>,
     seed: u64,
@@ -120,7 +119,7 @@ pub fn fit_samples<'a, B: Backend>(
                 return None;
             }
         };
-        let gt = gt_tensor(&sample, &sam.device());
+        let gt = gt_tensor(&sample, &sam.model().device());
         Some(FitSample {
             image: EncodedImage::new(sam, sample.image),
             prompts,
@@ -138,7 +137,7 @@ pub fn default_fitted_dir(name: &str) -> PathBuf {
 /// `fixtures/default/<name>/` for the embedded model when present, else fitted on the fly on
 /// the first [`LAPLACE_FIT_IMAGES`] clean training images.
 pub fn bench_laplace<B: Backend>(
-    sam: &Sam<B>,
+    sam: &dyn Segmenter<B>,
     args: &BenchArgs,
     name: &str,
 ) -> Result<Box<dyn UncertaintyEstimator<B>>> {
@@ -218,7 +217,7 @@ pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()>
                 .map(|s| {
                     Ok(TrainSample {
                         prompts: sam.prompts(&s.prompts, &s.image.embedding)?,
-                        embedding: s.image.embedding,
+                        embedding: s.image.embedding.image,
                         gt: s.gt,
                     })
                 })

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use uncertsam_estimate::EncodedImage;
+use uncertsam_estimate::{EncodedImage, Segmenter};
 use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::args::{BenchArgs, PromptKind};
@@ -86,7 +86,7 @@ pub fn run<B: Backend>(args: &PredictArgs, device: &B::Device) -> Result<()> {
     let maps = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
     let up = |x: Tensor<B, 3>| -> Result<Vec<f32>> {
         let [b, h, w] = x.dims();
-        sam.postprocess(x.reshape([b, 1, h, w]), &encoded.embedding)
+        Segmenter::postprocess(&sam, x.reshape([b, 1, h, w]), &encoded.embedding)
             .into_data()
             .convert::<f32>()
             .to_vec::<f32>()

@@ -124,6 +124,14 @@ fn config(variant: &str, driver_key: &str, args: &BenchArgs) -> Option<RefineCon
 }
 
 impl<B: Backend> RefinePlan<B> {
+    /// A plan that runs nothing, recording `reason` (models refinement does not support).
+    pub fn unsupported(reason: &str) -> Self {
+        Self {
+            drivers: Vec::new(),
+            skipped: vec![reason.to_string()],
+        }
+    }
+
     /// The plan for `args` given the table names of the estimators that run. A variant that
     /// cannot run (no fusion weights) or a driver that does not run is skipped with its reason.
     pub fn build(sam: &Sam<B>, args: &BenchArgs, estimator_names: &[String]) -> Result<Self> {

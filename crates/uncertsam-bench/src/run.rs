@@ -9,7 +9,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use uncertsam_data::prompts::{jitter_box, sample_points, tight_box};
 use uncertsam_data::{Sample, SampleSeed, SampleSource, UncertSamSplit};
 use uncertsam_metrics::{CalibrationAccumulator, MaskInputs, mask_metrics_with_calibration};
-use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam, SamConfig};
+use uncertsam_sam::{PromptBatch, PromptRow, Sam, SamConfig};
 
 use crate::args::{BenchArgs, PromptKind, parse_shard};
 use crate::estimators::{BenchEstimator, Plugin, host};
@@ -17,8 +17,8 @@ use crate::gallery::{GALLERY_IMAGES, StripMaps, write_strip};
 use crate::parts::{EstimatorPart, Part, Row, part_path, write_part};
 use crate::refine_rows::{RefinePart, RefinePlan};
 use uncertsam_estimate::{
-    EncodedImage, EnsembleConfig, EstimatorConfig, McDropoutConfig, PromptPerturbationConfig,
-    TtaConfig,
+    AnyConfig, AnySam, Embedding, EncodedImage, EnsembleConfig, EstimatorConfig, McDropoutConfig,
+    PromptPerturbationConfig, Segmenter, TtaConfig,
 };
 
 /// Estimators the benchmark knows, in table order (`ensemble` needs trained members in
@@ -46,25 +46,47 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Loads `--checkpoint` with the `--model` geometry, or the embedded default model.
-pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(Sam<B>, String)> {
-    if let Some(ckpt) = &args.checkpoint {
-        let config = match SamConfig::preset(&args.model) {
-            Some(c) => c,
-            None => {
-                let text = std::fs::read_to_string(&args.model).with_context(|| {
-                    format!(
-                        "--model `{}` is neither a preset nor a readable config.json",
-                        args.model
-                    )
-                })?;
-                serde_json::from_str(&text).with_context(|| format!("parsing {}", args.model))?
-            }
-        };
-        let sam = Sam::new(&config, device)?.load_checkpoint(ckpt)?;
-        return Ok((sam, format!("{} ({})", ckpt.display(), args.model)));
+/// The `--model` geometry: a preset name or a config.json path.
+fn model_config(model: &str) -> Result<AnyConfig> {
+    if let Some(c) = AnyConfig::preset(model) {
+        return Ok(c);
     }
-    load_embedded_model(device)
+    let text = std::fs::read_to_string(model).with_context(|| {
+        format!(
+            "--model `{model}` is neither a preset (vit_b, vit_l, vit_h, tiny, mobile_sam, \
+             sam2_hiera_t, sam2_hiera_s, sam2_hiera_b+, sam2_hiera_l) nor a readable config.json"
+        )
+    })?;
+    AnyConfig::from_json(&text).with_context(|| format!("parsing {model}"))
+}
+
+/// Loads `--checkpoint` with the `--model` geometry, random `--model` weights with
+/// `--random-init`, or the embedded default model.
+pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(AnySam<B>, String)> {
+    if let Some(ckpt) = &args.checkpoint {
+        let name = args.model.as_deref().unwrap_or("vit_b");
+        let sam = AnySam::new(&model_config(name)?, device)?
+            .load_checkpoint(ckpt)
+            .with_context(|| format!("loading {} as {name}", ckpt.display()))?;
+        return Ok((sam, format!("{} ({name})", ckpt.display())));
+    }
+    if args.random_init {
+        let name = args
+            .model
+            .as_deref()
+            .context("--random-init needs --model (the geometry to initialise)")?;
+        B::seed(device, args.seed);
+        let sam = AnySam::new(&model_config(name)?, device)?;
+        return Ok((sam, format!("random init ({name}, seed {})", args.seed)));
+    }
+    if let Some(name) = &args.model {
+        bail!(
+            "--model `{name}` without weights: pass --checkpoint <official checkpoint> to load \
+             them, or --random-init for random weights (smoke tests only)"
+        );
+    }
+    let (sam, what) = load_embedded_model(device)?;
+    Ok((AnySam::Sam(sam), what))
 }
 
 /// Loads the embedded default model (`fixtures/default`), or the random-weight parity model if
@@ -159,7 +181,11 @@ pub(crate) fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Resul
 }
 
 /// Upsamples `[b, 4E, 4E]` maps to the original image as `sam.postprocess` does.
-fn upsample<B: Backend>(sam: &Sam<B>, emb: &ImageEmbedding<B>, x: Tensor<B, 3>) -> Tensor<B, 3> {
+fn upsample<B: Backend>(
+    sam: &dyn Segmenter<B>,
+    emb: &Embedding<B>,
+    x: Tensor<B, 3>,
+) -> Tensor<B, 3> {
     let [b, h, w] = x.dims();
     let up = sam.postprocess(x.reshape([b, 1, h, w]), emb);
     let [_, _, oh, ow] = up.dims();
@@ -168,7 +194,7 @@ fn upsample<B: Backend>(sam: &Sam<B>, emb: &ImageEmbedding<B>, x: Tensor<B, 3>) 
 
 /// Runs every estimator on one image, and the refinement rows of the driving estimators.
 fn process<B: Backend>(
-    sam: &Sam<B>,
+    sam: &dyn Segmenter<B>,
     estimators: &[Box<dyn BenchEstimator<B>>],
     refine: &RefinePlan<B>,
     sample: &Sample,
@@ -191,16 +217,18 @@ fn process<B: Backend>(
         let maps = est
             .estimate(sam, &encoded, &prompts, &mut rng)
             .with_context(|| format!("estimator {name}"))?;
-        refined.extend(refine.run(
-            sam,
-            &encoded,
-            &prompts,
-            &name,
-            &maps.logits,
-            &maps.uncertainty,
-            sample,
-            args.seed,
-        ));
+        if let Some(v1) = sam.sam() {
+            refined.extend(refine.run(
+                v1,
+                &encoded,
+                &prompts,
+                &name,
+                &maps.logits,
+                &maps.uncertainty,
+                sample,
+                args.seed,
+            ));
+        }
         let logits = host(upsample(sam, emb, maps.logits))?;
         let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();
         let unc = host(upsample(sam, emb, maps.uncertainty))?;
@@ -272,7 +300,7 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
         })
         .unwrap_or_default();
     members.sort();
-    if members.is_empty() || args.checkpoint.is_some() {
+    if members.is_empty() || args.checkpoint.is_some() || args.random_init {
         eprintln!(
             "note: skipping `ensemble`: no members for this model in {}",
             dir.display()
@@ -287,7 +315,7 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
 
 /// Builds the selected estimators (loading or fitting Laplace when selected).
 pub fn build_estimators<B: Backend>(
-    sam: &Sam<B>,
+    sam: &dyn Segmenter<B>,
     args: &BenchArgs,
 ) -> Result<Vec<Box<dyn BenchEstimator<B>>>> {
     let selected: Vec<String> = if args.estimators.is_empty() {
@@ -374,7 +402,12 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
     let (sam, model) = load_model::<B>(args, device)?;
     let estimators = build_estimators(&sam, args)?;
     let names: Vec<String> = estimators.iter().map(|e| e.name()).collect();
-    let refine = RefinePlan::build(&sam, args, &names)?;
+    let refine = match sam.sam() {
+        Some(v1) => RefinePlan::build(v1, args, &names)?,
+        None => {
+            RefinePlan::unsupported("refinement: built for SAM v1 / MobileSAM decoders, not SAM 2")
+        }
+    };
     let meta = serde_json::json!({ "model": model, "estimators": names, "prompt": format!("{:?}", args.prompt),
         "seed": args.seed, "samples": args.samples, "split": args.split, "quick": args.quick,
         "refinement": refine.describe() });

@@ -82,7 +82,7 @@ fn bench_geometry(c: &mut Criterion, label: &str, config: SamConfig) {
     };
     let image = EncodedImage {
         image: RgbImage::from_pixel(640, 480, Rgb([100, 110, 120])),
-        embedding,
+        embedding: embedding.into(),
     };
     let prompts = PromptBatch::new().with_box([100.0, 80.0, 400.0, 300.0]);
     let built = sam.prompts(&prompts, &image.embedding).expect("prompts");

@@ -112,8 +112,12 @@ impl EstimatorConfig {
             Self::McDropout(c) => Box::new(McDropout::new(c.clone())?),
             Self::Ensemble(c) => Box::new(DeepEnsemble::load(c, model)?),
             Self::VarianceNet(f) => {
-                let est = VarianceNetEstimator::<B>::load(&f.dir, &model.sam().device())?;
-                let dim = model.sam().config().prompt_embed_dim;
+                let sam = model.sam().ok_or_else(|| EstimateError::Unsupported {
+                    estimator: "variance_net".into(),
+                    what: "SAM 2 (the head reads SAM v1 decoder features)".into(),
+                })?;
+                let est = VarianceNetEstimator::<B>::load(&f.dir, &sam.device())?;
+                let dim = sam.config().prompt_embed_dim;
                 if est.config.dim != dim {
                     return Err(EstimateError::config(
                         "variance_net",
@@ -131,7 +135,7 @@ impl EstimatorConfig {
                 if let Some(p) = f.predictive {
                     est = est.with_predictive(p)?;
                 }
-                est.check_model(model.sam()).map_err(|e| {
+                est.check_model(model).map_err(|e| {
                     EstimateError::config("laplace", format!("{}: {e}", f.dir.display()))
                 })?;
                 Box::new(est)

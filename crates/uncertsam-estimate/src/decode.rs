@@ -3,7 +3,7 @@
 
 use burn::prelude::*;
 use uncertsam_sam::{
-    DecoderOutput, ImageEmbedding, MaskDecoder, NoNoise, PromptEncoder, Prompts, Sam,
+    Decoded, DecoderOutput, ImageEmbedding, MaskDecoder, NoNoise, PromptEncoder, Prompts, Sam,
 };
 
 use crate::error::EstimateError;
@@ -31,11 +31,26 @@ pub fn repeat_prompts<B: Backend>(prompts: &Prompts<B>, times: usize) -> Prompts
     }
 }
 
-/// Token-0 (single-mask) logits `[rows, 4E, 4E]` and IoU predictions `[rows]` of a pass.
+/// Token-0 (single-mask) raw logits `[rows, 4E, 4E]` and IoU predictions `[rows]` of a pass
+/// (SAM 2: before the dynamic multimask choice and NO_OBJ masking; see [`selected`]).
 pub fn token0<B: Backend>(out: &DecoderOutput<B>) -> (Tensor<B, 3>, Tensor<B, 1>) {
     let [rows, _, h, w] = out.masks.dims();
     let logits = out.masks.clone().narrow(1, 0, 1).reshape([rows, h, w]);
     let iou = out.iou_predictions.clone().narrow(1, 0, 1).reshape([rows]);
+    (logits, iou)
+}
+
+/// The selected single-mask output of a pass without multimask, `[rows, 4E, 4E]` and
+/// `[rows]`: token 0 for SAM v1 (equal to [`token0`]); for SAM 2 the dynamic multimask choice
+/// with NO_OBJ masking, as the official image path.
+pub fn selected<B: Backend>(d: &Decoded<B>) -> (Tensor<B, 3>, Tensor<B, 1>) {
+    let [rows, _, h, w] = d.low_res_logits.dims();
+    let logits = d
+        .low_res_logits
+        .clone()
+        .narrow(1, 0, 1)
+        .reshape([rows, h, w]);
+    let iou = d.iou_predictions.clone().narrow(1, 0, 1).reshape([rows]);
     (logits, iou)
 }
 
@@ -87,9 +102,9 @@ impl<B: Backend> DecoderHead<B> {
 /// The plain deterministic pass of a prompt batch.
 #[derive(Clone, Debug)]
 pub struct PlainPass<B: Backend> {
-    /// Token-0 (single-mask) logits, `[b, 4E, 4E]`.
+    /// Selected single-mask logits, `[b, 4E, 4E]` (SAM v1: token 0; see [`selected`]).
     pub logits: Tensor<B, 3>,
-    /// Token-0 IoU predictions, `[b]`.
+    /// Selected IoU predictions, `[b]`.
     pub iou: Tensor<B, 1>,
     /// Everything the pass produced (all tokens, last-layer features).
     pub output: DecoderOutput<B>,
@@ -102,11 +117,11 @@ pub fn plain_pass<B: Backend>(
     prompts: &uncertsam_sam::PromptBatch,
 ) -> Result<PlainPass<B>, EstimateError> {
     let p = model.prompts(prompts, &image.embedding)?;
-    let output = model.decode(&image.embedding, &p, false)?.all;
-    let (logits, iou) = token0(&output);
+    let decoded = model.decode(&image.embedding, &p, false)?;
+    let (logits, iou) = selected(&decoded);
     Ok(PlainPass {
         logits,
         iou,
-        output,
+        output: decoded.all,
     })
 }

@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use uncertsam_sam::{PromptBatch, Sam};
 
-use crate::decode::{DecoderHead, token0};
+use crate::decode::{DecoderHead, selected, token0};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
 fn yes() -> bool {
@@ -36,7 +36,10 @@ pub struct DeepEnsemble<B: Backend> {
 impl<B: Backend> DeepEnsemble<B> {
     /// Loads the member checkpoints with the geometry of `model`.
     pub fn load(config: &EnsembleConfig, model: &dyn Segmenter<B>) -> Result<Self, EstimateError> {
-        let sam = model.sam();
+        let sam = model.sam().ok_or_else(|| EstimateError::Unsupported {
+            estimator: "ensemble".into(),
+            what: "SAM 2 (members are SAM v1 decoders)".into(),
+        })?;
         let members = config
             .members
             .iter()
@@ -93,7 +96,7 @@ impl<B: Backend> UncertaintyEstimator<B> for DeepEnsemble<B> {
         let mut logits = Vec::with_capacity(self.len());
         let mut ious = Vec::with_capacity(self.len());
         if self.include_base {
-            let (l, iou) = token0(&model.decode(emb, &p, false)?.all);
+            let (l, iou) = selected(&model.decode(emb, &p, false)?);
             logits.push(l);
             ious.push(iou);
         }

@@ -15,7 +15,6 @@ use uncertsam_laplace::{
     DiagPrecision, FullPrecision, KronPrecision, LastLayerLaplace, LayerShape, Likelihood,
     Posterior, Precision, PriorPrecision, PriorStructure,
 };
-use uncertsam_sam::Sam;
 
 use crate::decode::plain_pass;
 use crate::estimator::{Fit, FitSample, Persist};
@@ -297,8 +296,8 @@ impl LaplaceEstimator {
 
     /// Checks that the posterior was fitted around `sam`'s token-0 last layer (same shape and
     /// the same MAP weights), so that it is not applied to another model.
-    pub fn check_model<B: Backend>(&self, sam: &Sam<B>) -> Result<(), EstimateError> {
-        let (shape, weight, bias) = last_layer(sam)?;
+    pub fn check_model<B: Backend>(&self, model: &dyn Segmenter<B>) -> Result<(), EstimateError> {
+        let (shape, weight, bias) = last_layer(model)?;
         let ours = self.shape();
         if shape != ours {
             return Err(EstimateError::config(
@@ -329,12 +328,11 @@ impl LaplaceEstimator {
 /// The token-0 hypernetwork's final Linear: its shape, `W` (row-major `K x D`, PyTorch
 /// layout) and `b`.
 pub(crate) fn last_layer<B: Backend>(
-    sam: &Sam<B>,
+    model: &dyn Segmenter<B>,
 ) -> Result<(LayerShape, Vec<f32>, Vec<f32>), EstimateError> {
     let missing = |what: &str| EstimateError::config("laplace", what);
-    let mlp = sam
-        .mask_decoder
-        .output_hypernetworks_mlps
+    let mlp = model
+        .hypernetwork_mlps()
         .first()
         .ok_or_else(|| missing("the model has no hypernetwork MLP"))?;
     let layer = mlp
@@ -356,12 +354,12 @@ fn fit_structure<B: Backend, P: Precision>(
     model: &dyn Segmenter<B>,
     data: &mut dyn Iterator<Item = FitSample<B>>,
 ) -> Result<(LastLayerLaplace<P>, Posterior<P::Factor>), EstimateError> {
-    let (shape, weight, bias) = last_layer(model.sam())?;
+    let (shape, weight, bias) = last_layer(model)?;
     let mut la = LastLayerLaplace::<P>::new(shape, config.likelihood(), &weight, &bias)?;
     for (index, sample) in data.enumerate() {
         let pass = plain_pass(model, &sample.image, &sample.prompts)?;
         let features = Features::of(&pass.output, shape)?;
-        let targets = low_res_targets(model.sam(), &sample, features.side)
+        let targets = low_res_targets(model.model().img_size(), &sample, features.side)
             .map_err(|e| EstimateError::Input(format!("fitting sample {index}: {e}")))?;
         if targets.len() != features.rows {
             return Err(EstimateError::Input(format!(

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_laplace::{LayerShape, McOptions, ZPosterior};
-use uncertsam_sam::{DecoderOutput, PromptBatch, Sam};
+use uncertsam_sam::{DecoderOutput, PromptBatch};
 
 use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::{EPS, MapKind, UncertaintyMaps, safe_logit};
@@ -80,7 +80,7 @@ impl Features {
 /// mask: each low-res pixel reads the original pixel under its centre (through the
 /// longest-side resize and the padding; 0 in the padding).
 pub(crate) fn low_res_targets<B: Backend>(
-    sam: &Sam<B>,
+    img_size: usize,
     sample: &FitSample<B>,
     [lh, lw]: [usize; 2],
 ) -> Result<Vec<Vec<f32>>, String> {
@@ -93,7 +93,7 @@ pub(crate) fn low_res_targets<B: Backend>(
         ));
     }
     let gt = host(sample.gt.clone(), "ground truth").map_err(|e| e.to_string())?;
-    let s = sam.config().img_size as f32;
+    let s = img_size as f32;
     let [ih, iw] = emb.input_size;
     Ok((0..b)
         .map(|m| {

@@ -39,6 +39,7 @@ mod iou_head;
 mod laplace;
 mod laplace_predict;
 mod mc_dropout;
+mod model;
 mod multimask;
 pub mod persist;
 pub mod photometric;
@@ -49,7 +50,7 @@ mod variance_net;
 mod variance_train;
 
 pub use config::{EstimatorConfig, ExternalConfig, LaplaceFiles, VarianceNetFiles};
-pub use decode::{DecoderHead, PlainPass, plain_pass, repeat_prompts, token0};
+pub use decode::{DecoderHead, PlainPass, plain_pass, repeat_prompts, selected, token0};
 pub use ensemble::{DeepEnsemble, EnsembleConfig};
 pub use entropy::Entropy;
 pub use error::EstimateError;
@@ -61,6 +62,7 @@ pub use laplace::{
     LaplacePredictive, LaplacePrior, LaplaceStructure, MarglikPrior,
 };
 pub use mc_dropout::{BernoulliHook, DropoutSite, McDropout, McDropoutConfig};
+pub use model::{AnyConfig, AnySam, Embedding, SamModel};
 pub use multimask::MultimaskDisagreement;
 pub use prompt_perturbation::{PromptPerturbation, PromptPerturbationConfig};
 pub use segmenter::{CallCounter, EncodedImage, Segmenter};

@@ -10,10 +10,10 @@ use burn::tensor::activation::relu;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{DecoderSite, ImageEmbedding, NoiseHook, PromptBatch, Prompts};
+use uncertsam_sam::{DecoderSite, NoiseHook, PromptBatch, Prompts};
 
-use crate::decode::{repeat_prompts, token0};
-use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
+use crate::decode::{repeat_prompts, selected, token0};
+use crate::{Embedding, EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
 /// A family of decoder sites where dropout applies.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -157,13 +157,16 @@ impl<B: Backend> UncertaintyEstimator<B> for McDropout {
         let emb = &image.embedding;
         let p = model.prompts(prompts, emb)?;
         let b = p.batch_size().map_err(EstimateError::Input)?;
-        if c.sites.iter().all(|s| *s == DropoutSite::Hypernetwork) && c.p > 0.0 {
+        // SAM 2 chooses its output per sample (dynamic multimask, NO_OBJ), which the
+        // token-0 shortcut cannot reproduce: it takes the batched pass.
+        let sam_v1 = model.sam().is_some();
+        if sam_v1 && c.sites.iter().all(|s| *s == DropoutSite::Hypernetwork) && c.p > 0.0 {
             return self.hypernetwork_only(model, emb, &p, b, rng);
         }
         let all = repeat_prompts(&p, c.samples);
         let mut hook = BernoulliHook::new(c.p, &c.sites, rng);
-        let out = model.decode_with_noise(emb, &all, false, &mut hook)?.all;
-        let (logits, iou) = token0(&out);
+        let out = model.decode_with_noise(emb, &all, false, &mut hook)?;
+        let (logits, iou) = selected(&out);
         let [_, h, w] = logits.dims();
         Ok(Estimate::from_samples(
             logits.reshape([c.samples, b, h, w]),
@@ -191,7 +194,7 @@ impl McDropout {
     fn hypernetwork_only<B: Backend>(
         &self,
         model: &dyn Segmenter<B>,
-        emb: &ImageEmbedding<B>,
+        emb: &Embedding<B>,
         prompts: &Prompts<B>,
         b: usize,
         rng: &mut ChaCha8Rng,
@@ -203,9 +206,7 @@ impl McDropout {
             .decode_with_noise(emb, prompts, false, &mut capture)?
             .all;
         let layers = model
-            .sam()
-            .mask_decoder
-            .output_hypernetworks_mlps
+            .hypernetwork_mlps()
             .first()
             .map(|mlp| &mlp.layers[..])
             .unwrap_or_default();

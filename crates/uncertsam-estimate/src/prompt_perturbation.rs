@@ -7,7 +7,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use uncertsam_sam::{PromptBatch, PromptRow};
 
-use crate::decode::token0;
+use crate::decode::selected;
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
 fn default_max_shift() -> f64 {
@@ -141,7 +141,7 @@ impl<B: Backend> UncertaintyEstimator<B> for PromptPerturbation {
             }
         }
         let all = model.prompts(&PromptBatch { rows }, emb)?;
-        let (logits, iou) = token0(&model.decode(emb, &all, false)?.all);
+        let (logits, iou) = selected(&model.decode(emb, &all, false)?);
         let [_, lh, lw] = logits.dims();
         Ok(Estimate::from_samples(
             logits.reshape([k, b, lh, lw]),

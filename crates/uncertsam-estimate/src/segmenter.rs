@@ -5,41 +5,57 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use burn::prelude::*;
 use image::RgbImage;
-use uncertsam_sam::{
-    Decoded, ImageEmbedding, NoNoise, NoiseHook, PromptBatch, Prompts, Sam, SamError,
-};
+use uncertsam_sam::{Decoded, Mlp, NoNoise, NoiseHook, PromptBatch, Prompts, Sam, Sam2, SamError};
 
-/// What an estimator may ask of a promptable segmentation model. Implemented by [`Sam`];
-/// wrappers (such as [`CallCounter`]) override the encoder and decoder entry points.
+use crate::model::{AnySam, Embedding, SamModel};
+
+/// What an estimator may ask of a promptable segmentation model of either family (SAM v1 /
+/// MobileSAM, SAM 2). Implementors supply [`Segmenter::model`]; every other method dispatches
+/// on it. Wrappers (such as [`CallCounter`]) override the encoder and decoder entry points.
 ///
 /// Estimators must encode and decode only through `embed` and `decode_with_noise` (or
-/// `decode`), so that wrappers see every pass; `sam` gives read access to the weights for
-/// estimators that add heads (the variance network) or transform prompts.
+/// `decode`), so that wrappers see every pass; `model` gives read access to the weights for
+/// estimators that reuse decoder layers (MC dropout, Laplace) or add heads (the variance
+/// network, SAM v1 only: see [`Segmenter::sam`]).
 pub trait Segmenter<B: Backend> {
     /// The underlying model (weights and geometry).
-    fn sam(&self) -> &Sam<B>;
+    fn model(&self) -> SamModel<'_, B>;
 
-    /// Runs the image encoder (resize, normalise, pad, ViT).
-    fn embed(&self, image: &RgbImage) -> ImageEmbedding<B> {
-        self.sam().embed(image)
+    /// The SAM v1 / MobileSAM model, or `None` for SAM 2 (for estimators built on SAM v1's
+    /// decoder layout: the variance network, deep ensembles).
+    fn sam(&self) -> Option<&Sam<B>> {
+        match self.model() {
+            SamModel::Sam(s) => Some(s),
+            SamModel::Sam2(_) => None,
+        }
+    }
+
+    /// The hypernetwork MLP of every mask token; token 0's last Linear is the Laplace layer.
+    fn hypernetwork_mlps(&self) -> &[Mlp<B>] {
+        self.model().hypernetwork_mlps()
+    }
+
+    /// Runs the image encoder (the family's resize and normalisation, then the encoder).
+    fn embed(&self, image: &RgbImage) -> Embedding<B> {
+        self.model().embed(image)
     }
 
     /// One decoder pass for a batch of prompts, with `hook` at the decoder's noise sites.
     fn decode_with_noise(
         &self,
-        embedding: &ImageEmbedding<B>,
+        embedding: &Embedding<B>,
         prompts: &Prompts<B>,
         multimask: bool,
         hook: &mut dyn NoiseHook<B>,
     ) -> Result<Decoded<B>, SamError> {
-        self.sam()
+        self.model()
             .decode_with_noise(embedding, prompts, multimask, hook)
     }
 
     /// One deterministic decoder pass for a batch of prompts.
     fn decode(
         &self,
-        embedding: &ImageEmbedding<B>,
+        embedding: &Embedding<B>,
         prompts: &Prompts<B>,
         multimask: bool,
     ) -> Result<Decoded<B>, SamError> {
@@ -50,15 +66,32 @@ pub trait Segmenter<B: Backend> {
     fn prompts(
         &self,
         batch: &PromptBatch,
-        embedding: &ImageEmbedding<B>,
+        embedding: &Embedding<B>,
     ) -> Result<Prompts<B>, SamError> {
-        batch.build(self.sam(), embedding)
+        self.model().prompts(batch, embedding)
+    }
+
+    /// Low-resolution maps `[b, m, 4E, 4E]` at the original image size `[b, m, h, w]`.
+    fn postprocess(&self, low_res: Tensor<B, 4>, embedding: &Embedding<B>) -> Tensor<B, 4> {
+        self.model().postprocess(low_res, embedding)
     }
 }
 
 impl<B: Backend> Segmenter<B> for Sam<B> {
-    fn sam(&self) -> &Sam<B> {
-        self
+    fn model(&self) -> SamModel<'_, B> {
+        SamModel::Sam(self)
+    }
+}
+
+impl<B: Backend> Segmenter<B> for Sam2<B> {
+    fn model(&self) -> SamModel<'_, B> {
+        SamModel::Sam2(self)
+    }
+}
+
+impl<B: Backend> Segmenter<B> for AnySam<B> {
+    fn model(&self) -> SamModel<'_, B> {
+        AnySam::model(self)
     }
 }
 
@@ -68,7 +101,7 @@ pub struct EncodedImage<B: Backend> {
     /// The original RGB image (test-time augmentation transforms and re-encodes it).
     pub image: RgbImage,
     /// The embedding of `image` by the model's encoder.
-    pub embedding: ImageEmbedding<B>,
+    pub embedding: Embedding<B>,
 }
 
 impl<B: Backend> EncodedImage<B> {
@@ -118,18 +151,18 @@ impl<'a, B: Backend> CallCounter<'a, B> {
 }
 
 impl<B: Backend> Segmenter<B> for CallCounter<'_, B> {
-    fn sam(&self) -> &Sam<B> {
-        self.inner.sam()
+    fn model(&self) -> SamModel<'_, B> {
+        self.inner.model()
     }
 
-    fn embed(&self, image: &RgbImage) -> ImageEmbedding<B> {
+    fn embed(&self, image: &RgbImage) -> Embedding<B> {
         self.embeds.fetch_add(1, Ordering::Relaxed);
         self.inner.embed(image)
     }
 
     fn decode_with_noise(
         &self,
-        embedding: &ImageEmbedding<B>,
+        embedding: &Embedding<B>,
         prompts: &Prompts<B>,
         multimask: bool,
         hook: &mut dyn NoiseHook<B>,
@@ -144,7 +177,7 @@ impl<B: Backend> Segmenter<B> for CallCounter<'_, B> {
     fn prompts(
         &self,
         batch: &PromptBatch,
-        embedding: &ImageEmbedding<B>,
+        embedding: &Embedding<B>,
     ) -> Result<Prompts<B>, SamError> {
         self.inner.prompts(batch, embedding)
     }

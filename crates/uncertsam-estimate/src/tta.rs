@@ -9,7 +9,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow};
 
-use crate::decode::token0;
+use crate::decode::selected;
 use crate::photometric::{adjust_hue, in_domain_jitter};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
 
@@ -161,7 +161,7 @@ impl<B: Backend> UncertaintyEstimator<B> for Tta {
                 prompts.clone()
             };
             let p = model.prompts(&rows, &embedding)?;
-            let (l, iou) = token0(&model.decode(&embedding, &p, false)?.all);
+            let (l, iou) = selected(&model.decode(&embedding, &p, false)?);
             logits.push(if flipped {
                 flip_low_res(l, &embedding)
             } else {

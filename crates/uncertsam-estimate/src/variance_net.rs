@@ -197,7 +197,11 @@ impl<B: Backend> UncertaintyEstimator<B> for VarianceNetEstimator<B> {
     ) -> Result<Estimate<B>, EstimateError> {
         let PlainPass { logits, iou, .. } = plain_pass(model, image, prompts)?;
         let p = model.prompts(prompts, &image.embedding)?;
-        let (token, src) = decoder_features(model.sam(), &image.embedding, &p)?;
+        let sam = model.sam().ok_or_else(|| EstimateError::Unsupported {
+            estimator: "variance_net".into(),
+            what: "SAM 2 (the head reads SAM v1 decoder features)".into(),
+        })?;
+        let (token, src) = decoder_features(sam, &image.embedding, &p)?;
         let mut estimate = Estimate::from_logits(logits, iou);
         estimate.maps.log_variance = Some(self.net.forward(token, src));
         estimate.maps.primary = MapKind::LogVariance;

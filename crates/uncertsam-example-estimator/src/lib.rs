@@ -92,9 +92,7 @@ impl<B: Backend> Fit<B> for TemperatureScalingConfig {
         for sample in data {
             let PlainPass { logits, .. } = plain_pass(model, &sample.image, &sample.prompts)?;
             let [b, h, w] = logits.dims();
-            let full = model
-                .sam()
-                .postprocess(logits.reshape([b, 1, h, w]), &sample.image.embedding);
+            let full = model.postprocess(logits.reshape([b, 1, h, w]), &sample.image.embedding);
             let [_, _, oh, ow] = full.dims();
             if sample.gt.dims() != [b, oh, ow] {
                 return Err(EstimateError::Input(format!(

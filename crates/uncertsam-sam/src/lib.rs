@@ -58,6 +58,7 @@ pub use preprocess::{
 pub use prompt::{PromptBatch, PromptRow};
 pub use prompt_encoder::{PromptEncoder, Prompts};
 pub use sam::{Decoded, ImageEmbedding, ImageEncoder, Sam};
+pub use sam2::preprocess::{sam2_model_input, sam2_transform_point};
 pub use sam2::sam2::{
     LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding,
 };

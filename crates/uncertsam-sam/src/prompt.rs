@@ -4,9 +4,11 @@
 use burn::prelude::*;
 
 use crate::error::SamError;
-use crate::preprocess::{transform_box, transform_point};
+use crate::preprocess::transform_point;
 use crate::prompt_encoder::Prompts;
 use crate::sam::{ImageEmbedding, Sam};
+use crate::sam2::preprocess::sam2_transform_point;
+use crate::sam2::sam2::{Sam2, Sam2Embedding};
 
 /// One mask's prompt in original-image pixels.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -63,6 +65,40 @@ impl PromptBatch {
         sam: &Sam<B>,
         embedding: &ImageEmbedding<B>,
     ) -> Result<Prompts<B>, SamError> {
+        let long = sam.config().img_size;
+        let orig = embedding.original_size;
+        self.build_with(
+            |p| transform_point(p, orig, long),
+            sam.config().low_res_size(),
+            &sam.device(),
+        )
+    }
+
+    /// Transforms into SAM 2 model-input coordinates (`x / w * S`, `y / h * S`) for `sam` and
+    /// the image of `embedding`.
+    pub fn build_sam2<B: Backend>(
+        &self,
+        sam: &Sam2<B>,
+        embedding: &Sam2Embedding<B>,
+    ) -> Result<Prompts<B>, SamError> {
+        let size = sam.config().image_size;
+        let orig = embedding.original_size;
+        let low = sam.config().low_res_side();
+        self.build_with(
+            |p| sam2_transform_point(p, orig, size),
+            [low, low],
+            &sam.device(),
+        )
+    }
+
+    /// Builds the model-input tensors with `transform` for every point and box corner; mask
+    /// prompts must be `low` in size.
+    fn build_with<B: Backend>(
+        &self,
+        transform: impl Fn([f64; 2]) -> [f32; 2],
+        low: [usize; 2],
+        device: &B::Device,
+    ) -> Result<Prompts<B>, SamError> {
         let first = self
             .rows
             .first()
@@ -82,18 +118,11 @@ impl PromptBatch {
             )));
         }
         let (b, n) = (self.rows.len(), first.points.len());
-        let long = sam.config().img_size;
-        let orig = embedding.original_size;
-        let device = sam.device();
         let points = (n > 0).then(|| {
             let coords: Vec<f32> = self
                 .rows
                 .iter()
-                .flat_map(|r| {
-                    r.points
-                        .iter()
-                        .flat_map(|(p, _)| transform_point(*p, orig, long))
-                })
+                .flat_map(|r| r.points.iter().flat_map(|(p, _)| transform(*p)))
                 .collect();
             let labels: Vec<i64> = self
                 .rows
@@ -101,19 +130,23 @@ impl PromptBatch {
                 .flat_map(|r| r.points.iter().map(|(_, l)| *l))
                 .collect();
             (
-                Tensor::<B, 3>::from_data(TensorData::new(coords, [b, n, 2]), &device),
-                Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [b, n]), &device),
+                Tensor::<B, 3>::from_data(TensorData::new(coords, [b, n, 2]), device),
+                Tensor::<B, 2, Int>::from_data(TensorData::new(labels, [b, n]), device),
             )
         });
         let boxes = first.bbox.map(|_| {
             let v: Vec<f32> = self
                 .rows
                 .iter()
-                .flat_map(|r| transform_box(r.bbox.unwrap_or_default(), orig, long))
+                .flat_map(|r| {
+                    let [x0, y0, x1, y1] = r.bbox.unwrap_or_default();
+                    let [a, b] = transform([x0, y0]);
+                    let [c, d] = transform([x1, y1]);
+                    [a, b, c, d]
+                })
                 .collect();
-            Tensor::<B, 2>::from_data(TensorData::new(v, [b, 4]), &device)
+            Tensor::<B, 2>::from_data(TensorData::new(v, [b, 4]), device)
         });
-        let low = sam.config().low_res_size();
         let masks = match first.mask.as_ref().map(Vec::len) {
             Some(len) if len != low[0] * low[1] => {
                 return Err(SamError::Input(format!(
@@ -129,7 +162,7 @@ impl PromptBatch {
                     .collect();
                 Some(Tensor::<B, 4>::from_data(
                     TensorData::new(v, [b, 1, low[0], low[1]]),
-                    &device,
+                    device,
                 ))
             }
             None => None,

@@ -213,5 +213,5 @@ fn configs_roundtrip_through_json_and_external_ones_are_left_to_the_caller() {
         serde_json::from_str(r#"{"kind": "mc_dropout", "p": 1.5, "samples": 4}"#).expect("parse");
     assert!(bad.build(&sam).is_err());
     let segmenter: &dyn Segmenter<TestBackend> = &sam;
-    assert!(segmenter.sam().config().img_size == 256);
+    assert!(segmenter.model().img_size() == 256);
 }

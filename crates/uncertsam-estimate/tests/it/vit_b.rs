@@ -94,7 +94,8 @@ fn every_estimator_but_tta_runs_at_the_vit_b_geometry_on_a_random_embedding() {
             embeddings: Tensor::random([1, 256, 64, 64], Distribution::Normal(0.0, 1.0), &device),
             input_size: [768, 1024],
             original_size: [h, w],
-        },
+        }
+        .into(),
     };
     run_all(&sam, &image, false);
 }

@@ -1,15 +1,19 @@
 //! The SAM 2 branch of the parity checker (`"model_type": "sam2"`): the model alone from
-//! `model_input`, against the official image path and `_forward_sam_heads`.
+//! `model_input`, against the official image path and `_forward_sam_heads`; and, for the cases
+//! with `<case>.pipeline.*` references, the whole pipeline from `image.png` against
+//! `SAM2ImagePredictor` (with the paper's NO_OBJ masking).
 
 use std::path::Path;
 
 use burn::prelude::*;
 
-use super::io::{Array, get, read_safetensors, tensor};
-use super::{Checker, Path_, PromptsFile};
+use super::io::{Array, get, max_diff, read_safetensors, tensor, to_vec};
+use super::{Case, Checker, MODEL_TOLERANCE, ParityLine, Path_, PromptsFile};
 use crate::error::SamError;
+use crate::prompt::{PromptBatch, PromptRow};
 use crate::prompt_encoder::Prompts;
 use crate::sam2::Sam2Config;
+use crate::sam2::preprocess::sam2_input_values;
 use crate::sam2::prompt_encoder::as_sam2_points;
 use crate::sam2::sam2::Sam2;
 use std::collections::BTreeMap;
@@ -117,5 +121,95 @@ pub(super) fn check<B: Backend>(
             m,
         )?;
     }
+    pipeline(&sam, dir, &prompts, &inputs, &in_path, &mut ck)?;
     Ok(ck.lines)
+}
+
+/// The whole pipeline from `image.png` (our `SAM2Transforms`, prompts in original pixels,
+/// the resize to the original size) for every case with a `<case>.pipeline.masks_logits`
+/// reference: logits and scores within [`MODEL_TOLERANCE`], and the binary masks (`> 0`)
+/// identical except where the reference logit is within [`MODEL_TOLERANCE`] of 0
+/// (`<case>.pipeline.masks`, a count of such pixels, must be 0).
+fn pipeline<B: Backend>(
+    sam: &Sam2<B>,
+    dir: &Path,
+    prompts: &PromptsFile,
+    inputs: &BTreeMap<String, Array>,
+    in_path: &Path,
+    ck: &mut Checker,
+) -> Result<(), SamError> {
+    let cases: Vec<&Case> = prompts
+        .cases
+        .iter()
+        .filter(|c| {
+            ck.reference
+                .contains_key(&format!("{}.pipeline.masks_logits", c.name))
+        })
+        .collect();
+    if cases.is_empty() {
+        return Ok(());
+    }
+    let img_path = dir.join("image.png");
+    let image = image::open(&img_path)
+        .map_err(|e| SamError::File {
+            path: img_path.clone(),
+            message: e.to_string(),
+        })?
+        .to_rgb8();
+    let size = sam.config().image_size;
+    let p = Path_::Pipeline;
+    ck.lines.push(ParityLine {
+        key: "model_input".into(),
+        path: p,
+        max_abs_diff: max_diff(
+            &sam2_input_values(&image, size),
+            &[1, 3, size, size],
+            get(inputs, "model_input", in_path)?,
+        ),
+        tolerance: MODEL_TOLERANCE,
+    });
+    let emb = sam.embed(&image);
+    for case in cases {
+        let n = &case.name;
+        let row = PromptRow {
+            points: match (&case.point_coords, &case.point_labels) {
+                (Some(c), Some(l)) => c.iter().copied().zip(l.iter().copied()).collect(),
+                _ => vec![],
+            },
+            bbox: case.bbox,
+            mask: inputs
+                .get(&format!("{n}.mask_input"))
+                .map(|a| a.data.clone()),
+        };
+        let prompts = PromptBatch::new().with_row(row).build_sam2(sam, &emb)?;
+        let out = sam.decode(&emb, &prompts, case.multimask_output)?;
+        ck.compare(&format!("{n}.pipeline.scores"), out.iou_predictions, p)?;
+        let masks = sam.postprocess(out.low_res_logits, &emb);
+        let shape = masks.dims().to_vec();
+        let ours = to_vec(masks);
+        let key = format!("{n}.pipeline.masks_logits");
+        let r = get(&ck.reference, &key, &ck.ref_path)?;
+        let flips = if shape == r.shape {
+            ours.iter()
+                .zip(&r.data)
+                .filter(|(a, b)| (**a > 0.0) != (**b > 0.0) && b.abs() as f64 > MODEL_TOLERANCE)
+                .count() as f64
+        } else {
+            f64::INFINITY
+        };
+        let d = max_diff(&ours, &shape, r);
+        ck.lines.push(ParityLine {
+            key: key.clone(),
+            path: p,
+            max_abs_diff: d,
+            tolerance: MODEL_TOLERANCE,
+        });
+        ck.lines.push(ParityLine {
+            key: format!("{n}.pipeline.masks"),
+            path: p,
+            max_abs_diff: flips,
+            tolerance: 0.0,
+        });
+    }
+    Ok(())
 }

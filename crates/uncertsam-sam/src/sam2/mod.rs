@@ -5,12 +5,14 @@
 //!
 //! One file per part of `sam2/modeling`: [`hiera`] (`backbones/hieradet.py`), [`fpn`]
 //! (`backbones/image_encoder.py`, `position_encoding.py`), [`prompt_encoder`], [`transformer`],
-//! [`mask_decoder`] (`sam/*.py`) and [`sam2`] (`sam2_base.py`, `sam2_image_predictor.py`).
+//! [`mask_decoder`] (`sam/*.py`), [`preprocess`] (`utils/transforms.py`) and [`sam2`]
+//! (`sam2_base.py`, `sam2_image_predictor.py`).
 
 mod config;
 pub mod fpn;
 pub mod hiera;
 pub mod mask_decoder;
+pub mod preprocess;
 pub mod prompt_encoder;
 #[allow(clippy::module_inception)]
 pub mod sam2;

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use burn::module::{Module, Param};
 use burn::prelude::*;
+use image::RgbImage;
 
 use crate::error::SamError;
 use crate::mask_decoder::DecoderOutput;
@@ -15,6 +16,7 @@ use crate::sam2::config::Sam2Config;
 use crate::sam2::fpn::{FpnNeck, position_embedding_sine};
 use crate::sam2::hiera::Hiera;
 use crate::sam2::mask_decoder::{MaskDecoder, OUTPUT_UPSCALING_RENAMES, stability_scores};
+use crate::sam2::preprocess::sam2_model_input;
 use crate::sam2::prompt_encoder::{MASK_DOWNSCALING_RENAMES, PromptEncoder, as_sam2_points};
 use crate::sam2::transformer::MLP_RENAMES;
 use crate::weights::{KeyRules, load_official, save_official};
@@ -177,6 +179,13 @@ impl<B: Backend> Sam2<B> {
             high_res_features: self.sam_mask_decoder.high_res_features(level0, level1),
             original_size,
         }
+    }
+
+    /// Resizes to `S x S`, normalises and encodes an RGB image, as
+    /// `SAM2ImagePredictor.set_image`.
+    pub fn embed(&self, image: &RgbImage) -> Sam2Embedding<B> {
+        let input = sam2_model_input::<B>(image, self.config.image_size, &self.device());
+        self.embed_input(input, [image.height() as usize, image.width() as usize])
     }
 
     /// Decodes a batch of prompts (model-input coordinates: `x / w * S`, `y / h * S`).

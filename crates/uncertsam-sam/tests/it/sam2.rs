@@ -1,5 +1,7 @@
 //! SAM 2 (Hiera) against fixtures made by the official `sam2` package
-//! (`fixtures/sam2/generate.py`): every reference tensor within 1e-4 from the model input.
+//! (`fixtures/sam2/generate.py`): every reference tensor within 1e-4 from the model input, and
+//! the whole pipeline from `image.png` against `SAM2ImagePredictor` (logits and scores within
+//! 1e-4, binary masks identical except where the reference logit is within 1e-4 of 0).
 
 use uncertsam_sam::parity::check_fixture;
 use uncertsam_sam::{Sam2, Sam2Config};
@@ -18,8 +20,15 @@ fn check(name: &str) {
     }
     let bad: Vec<_> = report.lines.iter().filter(|l| !l.ok()).collect();
     assert!(bad.is_empty(), "{name}: out of tolerance: {bad:#?}");
-    // Embedding, 2 high-res maps, 1 sine PE, dense PE, then 6 tensors for each of 7 cases.
-    assert_eq!(report.lines.len(), 5 + 6 * 7, "{name}");
+    // Embedding, 2 high-res maps, 1 sine PE, dense PE, then 6 tensors for each of 7 cases;
+    // the pipeline: model input, then scores, logits and binary masks of 4 cases.
+    assert_eq!(report.lines.len(), 5 + 6 * 7 + 1 + 3 * 4, "{name}");
+    let pipeline = report
+        .lines
+        .iter()
+        .filter(|l| l.path == uncertsam_sam::parity::Path_::Pipeline)
+        .count();
+    assert_eq!(pipeline, 1 + 3 * 4, "{name}: pipeline lines");
 }
 
 #[test]

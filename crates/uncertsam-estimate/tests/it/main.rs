@@ -4,6 +4,7 @@
 mod estimators;
 mod laplace;
 mod properties;
+mod sam2;
 mod variance;
 mod vit_b;
 

@@ -148,7 +148,7 @@ pub fn bench_laplace<B: Backend>(
         other => bail!("`{other}` is not a Laplace variant"),
     };
     let dir = default_fitted_dir(name);
-    if args.checkpoint.is_none()
+    if crate::run::uses_embedded_model(args)
         && dir
             .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
             .exists()
@@ -177,7 +177,7 @@ pub fn bench_laplace<B: Backend>(
 /// if it was trained (`uncertsam fit --estimator variance_net`).
 pub fn bench_variance_net(args: &BenchArgs) -> Option<EstimatorConfig> {
     let dir = default_fitted_dir("variance_net");
-    if args.checkpoint.is_some() || !dir.join("variance_net.json").exists() {
+    if !crate::run::uses_embedded_model(args) || !dir.join("variance_net.json").exists() {
         eprintln!(
             "note: skipping `variance_net`: no trained head for this model in {}",
             dir.display()

@@ -69,12 +69,14 @@ pub struct RefinePlan<B: Backend> {
 }
 
 /// The fusion weights directory: `--fusion`, else `fixtures/default/fusion` for the embedded
-/// model; `None` for a `--checkpoint` without `--fusion`.
+/// model; `None` for another model (`--checkpoint`, `--random-init`) without `--fusion`.
 pub fn fusion_dir(args: &BenchArgs) -> Option<PathBuf> {
-    match (&args.refine.fusion, &args.checkpoint) {
-        (Some(d), _) => Some(d.clone()),
-        (None, None) => Some(project_root().join("fixtures/default/fusion")),
-        (None, Some(_)) => None,
+    match &args.refine.fusion {
+        Some(d) => Some(d.clone()),
+        None if crate::run::uses_embedded_model(args) => {
+            Some(project_root().join("fixtures/default/fusion"))
+        }
+        None => None,
     }
 }
 

@@ -46,6 +46,12 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
+/// Whether the run uses the embedded default (no `--checkpoint`, no `--random-init`), whose
+/// fitted files (`fixtures/default/{ensemble,fusion,laplace_*,variance_net}`) then apply.
+pub fn uses_embedded_model(args: &BenchArgs) -> bool {
+    args.checkpoint.is_none() && !args.random_init
+}
+
 /// The `--model` geometry: a preset name or a config.json path.
 fn model_config(model: &str) -> Result<AnyConfig> {
     if let Some(c) = AnyConfig::preset(model) {
@@ -300,7 +306,7 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
         })
         .unwrap_or_default();
     members.sort();
-    if members.is_empty() || args.checkpoint.is_some() || args.random_init {
+    if members.is_empty() || !uses_embedded_model(args) {
         eprintln!(
             "note: skipping `ensemble`: no members for this model in {}",
             dir.display()

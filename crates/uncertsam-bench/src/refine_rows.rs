@@ -156,7 +156,7 @@ impl<B: Backend> RefinePlan<B> {
             for v in &variants {
                 let Some(c) = config(v, key, args) else {
                     plan.skipped.push(format!(
-                        "{v} for {name}: no fusion weights for --checkpoint (pass --fusion DIR)"
+                        "{v} for {name}: no fusion weights for a model other than the embedded default (pass --fusion DIR)"
                     ));
                     continue;
                 };

@@ -6,6 +6,8 @@
 //! shrinking. We do the same in `f32`; `round` (half to even) of a value in [0, 1] is nonzero
 //! exactly when the value is > 0.5. Checked against torchvision in `fixtures/data/resize_cases.json`.
 
+use uncertsam_resample::antialias_taps;
+
 use crate::mask::Mask;
 
 /// Resizes a mask to `size` x `size` ignoring the aspect ratio (SAM 2's `square=True`).
@@ -24,7 +26,7 @@ pub fn resize(mask: &Mask, height: usize, width: usize) -> Mask {
     let horizontal = if width == w {
         src
     } else {
-        let taps = filter_taps(w, width);
+        let taps = antialias_taps(w, width);
         let mut out = vec![0f32; h * width];
         for y in 0..h {
             let row = &src[y * w..(y + 1) * w];
@@ -37,7 +39,7 @@ pub fn resize(mask: &Mask, height: usize, width: usize) -> Mask {
     let vertical = if height == h {
         horizontal
     } else {
-        let taps = filter_taps(h, height);
+        let taps = antialias_taps(h, height);
         let mut out = vec![0f32; height * width];
         for (oy, (start, weights)) in taps.iter().enumerate() {
             for ox in 0..width {
@@ -55,36 +57,6 @@ pub fn resize(mask: &Mask, height: usize, width: usize) -> Mask {
 
 fn dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).fold(0.0, |acc, (x, y)| acc + x * y)
-}
-
-/// torch's `_compute_indices_min_size_weights_aa` for the bilinear (triangle) filter.
-fn filter_taps(input: usize, output: usize) -> Vec<(usize, Vec<f32>)> {
-    let scale = input as f32 / output as f32;
-    let (support, invscale) = if scale >= 1.0 {
-        (scale, 1.0 / scale)
-    } else {
-        (1.0, 1.0)
-    };
-    (0..output)
-        .map(|i| {
-            let center = scale * (i as f32 + 0.5);
-            let min = ((center - support + 0.5) as i64).max(0) as usize;
-            let max = ((center + support + 0.5) as i64).clamp(0, input as i64) as usize;
-            let mut weights: Vec<f32> = (min..max.max(min))
-                .map(|j| {
-                    let t = (j as f32 - center + 0.5) * invscale;
-                    (1.0 - t.abs()).max(0.0)
-                })
-                .collect();
-            let total: f32 = weights.iter().sum();
-            if total != 0.0 {
-                for v in &mut weights {
-                    *v /= total;
-                }
-            }
-            (min, weights)
-        })
-        .collect()
 }
 
 #[cfg(test)]

@@ -5,44 +5,19 @@
 
 use burn::prelude::*;
 use image::RgbImage;
+use uncertsam_resample::antialias_taps;
 
 /// ImageNet mean of `SAM2Transforms`, on `[0, 1]` pixels.
 pub const PIXEL_MEAN: [f32; 3] = [0.485, 0.456, 0.406];
 /// ImageNet standard deviation of `SAM2Transforms`.
 pub const PIXEL_STD: [f32; 3] = [0.229, 0.224, 0.225];
 
-/// Taps of PyTorch's antialiased bilinear resize (`_upsample_bilinear2d_aa`, align_corners
-/// False) along one axis, in its f32 arithmetic: per output index the first input index and
-/// the normalised triangle-filter weights (support widened by the scale when downsampling).
-fn aa_taps(input: usize, output: usize) -> Vec<(usize, Vec<f32>)> {
-    let scale = input as f32 / output as f32;
-    let (support, invscale) = if scale >= 1.0 {
-        (scale, 1.0 / scale)
-    } else {
-        (1.0, 1.0)
-    };
-    (0..output)
-        .map(|i| {
-            let center = scale * (i as f32 + 0.5);
-            let xmin = ((center - support + 0.5) as i64).max(0) as usize;
-            let xmax = ((center + support + 0.5) as i64).min(input as i64).max(0) as usize;
-            let mut w: Vec<f32> = (xmin..xmax.max(xmin))
-                .map(|j| (1.0 - ((j as f32 - center + 0.5) * invscale).abs()).max(0.0))
-                .collect();
-            let total: f32 = w.iter().sum();
-            w.iter_mut()
-                .for_each(|v| *v = if total != 0.0 { *v / total } else { 0.0 });
-            (xmin, w)
-        })
-        .collect()
-}
-
 /// `SAM2Transforms` on an RGB image: `[3, S, S]` channel-major values, resized from `[0, 1]`
 /// pixels (width first, then height, as PyTorch's separable kernel) and normalised.
 pub fn sam2_input_values(image: &RgbImage, size: usize) -> Vec<f32> {
     let (w, h) = (image.width() as usize, image.height() as usize);
     let raw = image.as_raw();
-    let (tx, ty) = (aa_taps(w, size), aa_taps(h, size));
+    let (tx, ty) = (antialias_taps(w, size), antialias_taps(h, size));
     let mut out = vec![0f32; 3 * size * size];
     let mut row = vec![0f32; h * size]; // one channel resized along the width
     for c in 0..3 {
@@ -86,19 +61,4 @@ pub fn sam2_transform_point([x, y]: [f64; 2], [h, w]: [usize; 2], size: usize) -
         x as f32 / w as f32 * size as f32,
         y as f32 / h as f32 * size as f32,
     ]
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn taps_sum_to_one_and_stay_in_range() {
-        for (i, o) in [(300, 256), (133, 320), (7, 3), (3, 7), (1, 5)] {
-            for (x0, w) in aa_taps(i, o) {
-                assert!(x0 + w.len() <= i);
-                assert!((w.iter().sum::<f32>() - 1.0).abs() < 1e-5);
-            }
-        }
-    }
 }

@@ -117,3 +117,74 @@ pub fn point_prompts(masks: &[Mask], n: usize, rng: &mut impl Rng) -> PromptBatc
     }
     batch
 }
+
+/// Where the corrective pass puts its clicks: the low-resolution grid of the first pass and
+/// the two sizes that map a grid cell back to original-image pixels.
+#[derive(Clone, Copy, Debug)]
+pub struct ClickGrid {
+    /// Logit grid `[h, w]` (`4E x 4E`).
+    pub low: [usize; 2],
+    /// The model's square input side.
+    pub img_size: usize,
+    /// The resized image inside the input, `[h, w]`.
+    pub input_size: [usize; 2],
+    /// The original image, `[h, w]`.
+    pub original_size: [usize; 2],
+}
+
+impl ClickGrid {
+    /// Original-image `(x, y)` of the centre of cell `(i, j)`, or `None` in the padding.
+    fn centre(&self, i: usize, j: usize) -> Option<[f64; 2]> {
+        let y = (i as f64 + 0.5) * self.img_size as f64 / self.low[0] as f64;
+        let x = (j as f64 + 0.5) * self.img_size as f64 / self.low[1] as f64;
+        (y < self.input_size[0] as f64 && x < self.input_size[1] as f64).then(|| {
+            [
+                x * self.original_size[1] as f64 / self.input_size[1] as f64,
+                y * self.original_size[0] as f64 / self.input_size[0] as f64,
+            ]
+        })
+    }
+}
+
+/// `n` corrective clicks for one mask, as SAM's interactive training places them: cells drawn
+/// uniformly (with replacement) from the error region of the first pass (`logits > 0` against
+/// `target > 1/2`, on the low-resolution grid, padding excluded), labelled 1 on a missed
+/// foreground cell and 0 on a false positive. With no error cell the pool is the foreground,
+/// then every cell of the image; a grid with no cell inside the image gets `n` padding points
+/// (label -1), so every row of a call keeps one shape.
+pub fn corrective_clicks(
+    logits: &[f32],
+    target: &[f32],
+    grid: ClickGrid,
+    n: usize,
+    rng: &mut impl Rng,
+) -> Vec<([f64; 2], i64)> {
+    let cells: Vec<(usize, [f64; 2], bool, bool)> = (0..grid.low[0] * grid.low[1])
+        .filter_map(|c| {
+            let (i, j) = (c / grid.low[1], c % grid.low[1]);
+            let fg = target[c] > 0.5;
+            grid.centre(i, j)
+                .map(|xy| (c, xy, fg, (logits[c] > 0.0) != fg))
+        })
+        .collect();
+    let errors: Vec<_> = cells.iter().filter(|c| c.3).collect();
+    let pool = if errors.is_empty() {
+        let fg: Vec<_> = cells.iter().filter(|c| c.2).collect();
+        if fg.is_empty() {
+            cells.iter().collect()
+        } else {
+            fg
+        }
+    } else {
+        errors
+    };
+    if pool.is_empty() {
+        return vec![([0.0, 0.0], -1); n];
+    }
+    (0..n)
+        .map(|_| {
+            let (_, xy, fg, _) = pool[rng.random_range(0..pool.len())];
+            (*xy, i64::from(*fg))
+        })
+        .collect()
+}

@@ -6,12 +6,16 @@
 //!
 //! - **Data**: `Synth-Clean/train` (generated into `--data` when absent), each image under a
 //!   random flip (left-right, upside-down).
-//! - **Prompts**: every step runs two decoder calls per image, each batched over all its masks:
-//!   (1) the tight ground-truth box, jittered with probability 1/2, trained through the
-//!   single-mask token 0; (2) 1-3 positive points (the count drawn per image): with one point
+//! - **Prompts**: every step runs three decoder calls, each batched over all masks of its
+//!   images: (1) the tight ground-truth box, jittered with probability 1/2, trained through the
+//!   single-mask token 0; (2) 1-3 positive points (the count drawn per step): with one point
 //!   the three multimask tokens are decoded and only the one with the lowest mask loss is
-//!   trained (as SAM does for ambiguous prompts), with 2-3 points token 0 is trained. The IoU
-//!   head is trained on every decoded token.
+//!   trained (as SAM does for ambiguous prompts), with 2-3 points token 0 is trained; (3) a
+//!   corrective call, the prompts refinement uses: the box of call 1 plus 0-2 clicks drawn from
+//!   call 1's error region (positive on missed foreground, negative on false positives,
+//!   [`data::corrective_clicks`]) and call 1's detached logits as the mask prompt (always with
+//!   no click, else with probability 1/2), token 0. The IoU head is trained on every decoded
+//!   token.
 //! - **Loss**: `20 focal(alpha 0.25, gamma 2) + dice(+1) + |IoU head - IoU(logits > 0)|` on
 //!   the 4E x 4E low-resolution logits against the ground truth's foreground fraction per
 //!   logit cell ([`train::low_res_targets`]; the IoU target uses cells > 1/2). SAM trains on the
@@ -73,7 +77,7 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of the main model (default 24; 3 with `--quick`).
+    /// Epochs of the main model (default 60; 3 with `--quick`).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Deep-ensemble members to train (0 for none).
@@ -268,7 +272,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
         images.len()
     );
     let settings = OptimSettings {
-        epochs: args.epochs.unwrap_or(if quick { 3 } else { 24 }),
+        epochs: args.epochs.unwrap_or(if quick { 3 } else { 60 }),
         batch_images: args.batch_images.max(1),
         lr: args.lr,
         warmup_fraction: if quick { 0.1 } else { 0.05 },

@@ -12,9 +12,13 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use uncertsam_sam::{ImageEmbedding, Prompts, Sam, resize_longest_side, to_model_input};
+use uncertsam_sam::{
+    ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam, resize_longest_side, to_model_input,
+};
 
-use crate::data::{FLIPS, Flip, TrainImage, box_prompts, flipped, point_prompts};
+use crate::data::{
+    ClickGrid, FLIPS, Flip, TrainImage, box_prompts, corrective_clicks, flipped, point_prompts,
+};
 use crate::loss::{iou_loss, mask_loss, mask_terms};
 
 /// The inference backend (CPU, f32).
@@ -105,7 +109,11 @@ fn cat_prompts(parts: Vec<Prompts<Train>>) -> Prompts<Train> {
     let mut points = Vec::new();
     let mut labels = Vec::new();
     let mut boxes = Vec::new();
+    let mut masks = Vec::new();
     for p in parts {
+        if let Some(m) = p.masks {
+            masks.push(m);
+        }
         if let Some((pt, l)) = p.points {
             points.push(pt);
             labels.push(l);
@@ -117,13 +125,14 @@ fn cat_prompts(parts: Vec<Prompts<Train>>) -> Prompts<Train> {
     Prompts {
         points: (!points.is_empty()).then(|| (Tensor::cat(points, 0), Tensor::cat(labels, 0))),
         boxes: (!boxes.is_empty()).then(|| Tensor::cat(boxes, 0)),
-        masks: None,
+        masks: (!masks.is_empty()).then(|| Tensor::cat(masks, 0)),
     }
 }
 
-/// The loss of one step, all masks of all its images in two decoder calls: a box call
-/// (token 0) and a point call with `n` points per mask (`n` in 1..=3 drawn per step; for one
-/// point the min-loss of the three multimask tokens, else token 0), averaged.
+/// The loss of one step, all masks of all its images in three decoder calls: a box call
+/// (token 0), a point call with `n` points per mask (`n` in 1..=3 drawn per step; for one
+/// point the min-loss of the three multimask tokens, else token 0) and a corrective call (the
+/// box, clicks on the box call's errors and / or its logits as mask prompt; token 0), averaged.
 fn step_loss(
     model: &Sam<Train>,
     embs: &[ImageEmbedding<Train>],
@@ -144,6 +153,7 @@ fn step_loss(
         ));
         rows.extend(std::iter::repeat_n(emb.embeddings.clone(), it.masks.len()));
     }
+    let gt_host = gt.clone();
     let gt = Tensor::<Train, 4>::from_data(TensorData::new(gt, [k, 1, low[0], low[1]]), &device);
     let joint = ImageEmbedding {
         embeddings: Tensor::cat(rows, 0),
@@ -152,13 +162,48 @@ fn step_loss(
     };
 
     // Box prompts: the single-mask token.
+    let boxes: Vec<PromptBatch> = items.iter().map(|it| box_prompts(&it.masks, rng)).collect();
     let mut parts = Vec::with_capacity(items.len());
-    for (emb, it) in embs.iter().zip(items) {
-        parts.push(box_prompts(&it.masks, rng).build(model, emb)?);
+    for (emb, b) in embs.iter().zip(&boxes) {
+        parts.push(b.build(model, emb)?);
+    }
+    let out = model.decode(&joint, &cat_prompts(parts), false)?;
+    let first: Vec<f32> = out.low_res_logits.clone().detach().into_data().to_vec()?;
+    let terms = mask_terms(out.low_res_logits, gt.clone());
+    let box_loss = (mask_loss(&terms) + iou_loss(&terms, out.iou_predictions)).mean();
+
+    // Corrective pass, as the refinement variants prompt: the same box plus 0-2 clicks from
+    // the box pass's error region, with the box pass's logits as mask prompt (always with no
+    // click, else with probability 1/2); the single-mask token.
+    let clicks = rng.random_range(0..=2usize);
+    let with_mask = clicks == 0 || rng.random_bool(0.5);
+    let cells = low[0] * low[1];
+    let mut parts = Vec::with_capacity(items.len());
+    let mut row = 0;
+    for ((emb, it), b) in embs.iter().zip(items).zip(&boxes) {
+        let grid = ClickGrid {
+            low,
+            img_size: model.config().img_size,
+            input_size: emb.input_size,
+            original_size: emb.original_size,
+        };
+        let mut batch = PromptBatch::new();
+        for r in &b.rows {
+            let span = row * cells..(row + 1) * cells;
+            let logits = &first[span.clone()];
+            batch = batch.with_row(PromptRow {
+                points: corrective_clicks(logits, &gt_host[span], grid, clicks, rng),
+                bbox: r.bbox,
+                mask: with_mask.then(|| logits.to_vec()),
+            });
+            row += 1;
+        }
+        debug_assert_eq!(batch.rows.len(), it.masks.len());
+        parts.push(batch.build(model, emb)?);
     }
     let out = model.decode(&joint, &cat_prompts(parts), false)?;
     let terms = mask_terms(out.low_res_logits, gt.clone());
-    let box_loss = (mask_loss(&terms) + iou_loss(&terms, out.iou_predictions)).mean();
+    let fix_loss = (mask_loss(&terms) + iou_loss(&terms, out.iou_predictions)).mean();
 
     // Point prompts.
     let smallest = items
@@ -194,7 +239,7 @@ fn step_loss(
     } else {
         per_token.mean() + iou
     };
-    Ok((box_loss + point_loss) / 2.0)
+    Ok((box_loss + point_loss + fix_loss) / 3.0)
 }
 
 /// Where image embeddings come from during training.

@@ -366,7 +366,10 @@ fn rel_pos_terms<B: Backend>(
 }
 
 /// Zero-pads `[n, h, w, c]` to multiples of `ws` and cuts it into `[n * windows, ws, ws, c]`.
-fn window_partition<B: Backend>(x: Tensor<B, 4>, ws: usize) -> (Tensor<B, 4>, [usize; 2]) {
+pub(crate) fn window_partition<B: Backend>(
+    x: Tensor<B, 4>,
+    ws: usize,
+) -> (Tensor<B, 4>, [usize; 2]) {
     let [n, h, w, c] = x.dims();
     let (ph, pw) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
     let device = x.device();
@@ -386,7 +389,7 @@ fn window_partition<B: Backend>(x: Tensor<B, 4>, ws: usize) -> (Tensor<B, 4>, [u
 }
 
 /// Inverse of `window_partition`, dropping the padding.
-fn window_unpartition<B: Backend>(
+pub(crate) fn window_unpartition<B: Backend>(
     windows: Tensor<B, 4>,
     ws: usize,
     [hp, wp]: [usize; 2],

@@ -16,6 +16,7 @@ use burn::tensor::activation::{gelu, softmax};
 use crate::common::{Mlp, linear};
 use crate::conv::linear_flat;
 use crate::conv_bn::conv_im2col;
+use crate::image_encoder::{window_partition, window_unpartition};
 use crate::sam2::config::HieraConfig;
 
 /// `patch_embed.proj`: `Conv2d(3, embed_dim, 7, stride 4, padding 3)`.
@@ -284,44 +285,4 @@ fn max_pool2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         .max_dim(4)
         .max_dim(2)
         .reshape([n, oh, ow, c])
-}
-
-/// Zero-pads `[n, h, w, c]` to multiples of `ws` and cuts it into `[n * windows, ws, ws, c]`.
-fn window_partition<B: Backend>(x: Tensor<B, 4>, ws: usize) -> (Tensor<B, 4>, [usize; 2]) {
-    let [n, h, w, c] = x.dims();
-    let (ph, pw) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
-    let device = x.device();
-    let mut x = x;
-    if ph > 0 {
-        x = Tensor::cat(vec![x, Tensor::zeros([n, ph, w, c], &device)], 1);
-    }
-    if pw > 0 {
-        x = Tensor::cat(vec![x, Tensor::zeros([n, h + ph, pw, c], &device)], 2);
-    }
-    let (hp, wp) = (h + ph, w + pw);
-    let windows = x
-        .reshape([n, hp / ws, ws, wp / ws, ws, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([n * (hp / ws) * (wp / ws), ws, ws, c]);
-    (windows, [hp, wp])
-}
-
-/// Inverse of `window_partition`, dropping the padding.
-fn window_unpartition<B: Backend>(
-    windows: Tensor<B, 4>,
-    ws: usize,
-    [hp, wp]: [usize; 2],
-    [h, w]: [usize; 2],
-) -> Tensor<B, 4> {
-    let c = windows.dims()[3];
-    let n = windows.dims()[0] / ((hp / ws) * (wp / ws));
-    let x = windows
-        .reshape([n, hp / ws, wp / ws, ws, ws, c])
-        .permute([0, 1, 3, 2, 4, 5])
-        .reshape([n, hp, wp, c]);
-    if hp > h || wp > w {
-        x.slice([0..n, 0..h, 0..w, 0..c])
-    } else {
-        x
-    }
 }

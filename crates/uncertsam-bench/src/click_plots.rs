@@ -1,12 +1,12 @@
-//! The IoU-per-click curves of click refinement, one PNG per dataset (fonts as in
-//! [`crate::plots`]).
+//! The IoU-per-click curves of click refinement, one PNG per dataset (drawn by
+//! [`crate::plots::line_chart`]).
 
 use std::path::Path;
 
 use anyhow::Result;
-use plotters::prelude::*;
+use plotters::prelude::SeriesLabelPosition;
 
-use crate::plots::{err, load_font};
+use crate::plots::{Frame, Line, line_chart, load_font};
 use crate::refine_report::ClickCurves;
 
 /// Writes `<out>/plots/<dataset>_clicks.png`: mean IoU after 0..=k clicks of every click
@@ -24,8 +24,6 @@ pub fn write_click_curves(out: &Path, data: &[(String, ClickCurves)]) -> Result<
 }
 
 fn click_curves(path: &Path, dataset: &str, curves: &[(String, Vec<f64>)]) -> Result<()> {
-    let root = BitMapBackend::new(path, (720, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
     let k = curves
         .iter()
         .map(|(_, c)| c.len())
@@ -33,42 +31,28 @@ fn click_curves(path: &Path, dataset: &str, curves: &[(String, Vec<f64>)]) -> Re
         .unwrap_or(1)
         .max(2)
         - 1;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(format!("{dataset}: IoU after j clicks"), ("sans-serif", 20))
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..k as f64, 0f64..1f64)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("clicks")
-        .y_desc("mean IoU")
-        .draw()
-        .map_err(err)?;
-    for (i, (name, curve)) in curves.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let pts: Vec<(f64, f64)> = curve
-            .iter()
-            .enumerate()
-            .filter(|(_, v)| v.is_finite())
-            .map(|(j, &v)| (j as f64, v))
-            .collect();
-        chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(name.clone())
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
-            .map_err(err)?;
-    }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::LowerRight)
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    let lines: Vec<Line> = curves
+        .iter()
+        .map(|(name, curve)| Line {
+            label: name.clone(),
+            points: curve
+                .iter()
+                .enumerate()
+                .filter(|(_, v)| v.is_finite())
+                .map(|(j, &v)| (j as f64, v))
+                .collect(),
+            markers: true,
+        })
+        .collect();
+    let frame = Frame {
+        size: (720, 480),
+        caption: format!("{dataset}: IoU after j clicks"),
+        x: (0.0, k as f64),
+        y: (0.0, 1.0),
+        x_desc: "clicks",
+        y_desc: "mean IoU",
+        legend: SeriesLabelPosition::LowerRight,
+        diagonal: false,
+    };
+    line_chart(path, frame, &lines)
 }

@@ -71,48 +71,68 @@ pub(crate) fn err<E: std::fmt::Display>(e: E) -> anyhow::Error {
     anyhow!("plotting: {e}")
 }
 
-fn reliability(path: &Path, dataset: &str, estimators: &[(String, DatasetMetrics)]) -> Result<()> {
-    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
+/// One labelled curve of a [`line_chart`]; `markers` adds a dot at every point.
+pub(crate) struct Line {
+    pub label: String,
+    pub points: Vec<(f64, f64)>,
+    pub markers: bool,
+}
+
+/// Frame of a [`line_chart`]: size, caption, axis ranges and names, legend corner, and whether
+/// the `y = x` diagonal is drawn under the curves.
+pub(crate) struct Frame<'a> {
+    pub size: (u32, u32),
+    pub caption: String,
+    pub x: (f64, f64),
+    pub y: (f64, f64),
+    pub x_desc: &'a str,
+    pub y_desc: &'a str,
+    pub legend: SeriesLabelPosition,
+    pub diagonal: bool,
+}
+
+/// A PNG line chart at `path`: one coloured curve (Palette99, in order) per line, with a legend.
+pub(crate) fn line_chart(path: &Path, frame: Frame<'_>, lines: &[Line]) -> Result<()> {
+    let root = BitMapBackend::new(path, frame.size).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{dataset}: reliability (pooled pixels)"),
-            ("sans-serif", 20),
-        )
+        .caption(frame.caption, ("sans-serif", 20))
         .margin(10)
         .x_label_area_size(40)
         .y_label_area_size(50)
-        .build_cartesian_2d(0f64..1f64, 0f64..1f64)
+        .build_cartesian_2d(frame.x.0..frame.x.1, frame.y.0..frame.y.1)
         .map_err(err)?;
     chart
         .configure_mesh()
-        .x_desc("mean confidence p")
-        .y_desc("fraction foreground")
+        .x_desc(frame.x_desc)
+        .y_desc(frame.y_desc)
         .draw()
         .map_err(err)?;
-    chart
-        .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
-        .map_err(err)?;
-    for (i, (name, m)) in estimators.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let pts: Vec<(f64, f64)> = m
-            .pooled
-            .bins
-            .iter()
-            .filter(|b| b.count > 0)
-            .map(|b| (b.mean_confidence, b.accuracy))
-            .collect();
+    if frame.diagonal {
         chart
-            .draw_series(LineSeries::new(pts.clone(), color.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("{name} (ECE {:.3})", m.pooled.ece))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
-        chart
-            .draw_series(pts.into_iter().map(|p| Circle::new(p, 3, color.filled())))
+            .draw_series(LineSeries::new([(0.0, 0.0), (1.0, 1.0)], BLACK.mix(0.4)))
             .map_err(err)?;
+    }
+    for (i, line) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        chart
+            .draw_series(LineSeries::new(line.points.clone(), color.stroke_width(2)))
+            .map_err(err)?
+            .label(line.label.clone())
+            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
+        if line.markers {
+            chart
+                .draw_series(
+                    line.points
+                        .iter()
+                        .map(|&p| Circle::new(p, 3, color.filled())),
+                )
+                .map_err(err)?;
+        }
     }
     chart
         .configure_series_labels()
+        .position(frame.legend)
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
@@ -120,56 +140,71 @@ fn reliability(path: &Path, dataset: &str, estimators: &[(String, DatasetMetrics
     root.present().map_err(err)
 }
 
+fn reliability(path: &Path, dataset: &str, estimators: &[(String, DatasetMetrics)]) -> Result<()> {
+    let lines: Vec<Line> = estimators
+        .iter()
+        .map(|(name, m)| Line {
+            label: format!("{name} (ECE {:.3})", m.pooled.ece),
+            points: m
+                .pooled
+                .bins
+                .iter()
+                .filter(|b| b.count > 0)
+                .map(|b| (b.mean_confidence, b.accuracy))
+                .collect(),
+            markers: true,
+        })
+        .collect();
+    let frame = Frame {
+        size: (640, 480),
+        caption: format!("{dataset}: reliability (pooled pixels)"),
+        x: (0.0, 1.0),
+        y: (0.0, 1.0),
+        x_desc: "mean confidence p",
+        y_desc: "fraction foreground",
+        legend: SeriesLabelPosition::MiddleRight,
+        diagonal: true,
+    };
+    line_chart(path, frame, &lines)
+}
+
 fn risk_coverage(
     path: &Path,
     dataset: &str,
     estimators: &[(String, DatasetMetrics)],
 ) -> Result<()> {
-    let root = BitMapBackend::new(path, (640, 480)).into_drawing_area();
-    root.fill(&WHITE).map_err(err)?;
     let ymax = estimators
         .iter()
         .flat_map(|(_, m)| m.risk_coverage_unc.risk.iter().copied())
         .filter(|v| v.is_finite())
         .fold(0.05f64, f64::max);
-    let mut chart = ChartBuilder::on(&root)
-        .caption(
-            format!("{dataset}: risk-coverage (risk = 1 - IoU)"),
-            ("sans-serif", 20),
-        )
-        .margin(10)
-        .x_label_area_size(40)
-        .y_label_area_size(50)
-        .build_cartesian_2d(0f64..1f64, 0f64..ymax * 1.05)
-        .map_err(err)?;
-    chart
-        .configure_mesh()
-        .x_desc("coverage (most certain masks first)")
-        .y_desc("selective risk")
-        .draw()
-        .map_err(err)?;
-    for (i, (name, m)) in estimators.iter().enumerate() {
-        let color = Palette99::pick(i).to_rgba();
-        let rc = &m.risk_coverage_unc;
-        let pts: Vec<(f64, f64)> = rc
-            .coverage
-            .iter()
-            .copied()
-            .zip(rc.risk.iter().copied())
-            .collect();
-        chart
-            .draw_series(LineSeries::new(pts, color.stroke_width(2)))
-            .map_err(err)?
-            .label(format!("{name} (AURC {:.3})", rc.aurc))
-            .legend(move |(x, y)| PathElement::new([(x, y), (x + 15, y)], color.stroke_width(2)));
-    }
-    chart
-        .configure_series_labels()
-        .background_style(WHITE.mix(0.8))
-        .border_style(BLACK)
-        .draw()
-        .map_err(err)?;
-    root.present().map_err(err)
+    let lines: Vec<Line> = estimators
+        .iter()
+        .map(|(name, m)| {
+            let rc = &m.risk_coverage_unc;
+            Line {
+                label: format!("{name} (AURC {:.3})", rc.aurc),
+                points: rc
+                    .coverage
+                    .iter()
+                    .copied()
+                    .zip(rc.risk.iter().copied())
+                    .collect(),
+                markers: false,
+            }
+        })
+        .collect();
+    let frame = Frame {
+        size: (640, 480),
+        caption: format!("{dataset}: risk-coverage (risk = 1 - IoU)"),
+        x: (0.0, 1.0),
+        y: (0.0, ymax * 1.05),
+        x_desc: "coverage (most certain masks first)",
+        y_desc: "selective risk",
+        legend: SeriesLabelPosition::MiddleRight,
+        diagonal: false,
+    };
+    line_chart(path, frame, &lines)
 }
 
 /// One panel per estimator: each mask's mean uncertainty (x, scaled to the estimator's own

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::decode::selected;
-use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
+use crate::{EncodedImage, Estimate, EstimateError, SamModel, Segmenter, UncertaintyEstimator};
 
 fn default_max_shift() -> f64 {
     20.0
@@ -47,7 +47,8 @@ impl PromptPerturbationConfig {
 ///
 /// Box corners move by `U(-1, 1) * min(box_fraction * side, max_shift_px)` per coordinate
 /// (x by the width, y by the height), points by `U(-1, 1) * max_shift_px`; both are clamped to
-/// the image. Amplitudes are in model-input pixels, converted to original pixels. Point
+/// the image. Amplitudes are in model-input pixels, converted to original pixels per axis:
+/// SAM v1 resizes by one scale (long side to `img_size`), SAM 2 stretches each axis to `S`. Point
 /// labels are kept (the paper re-reads them from the GT mask, which an estimator does not
 /// see; its eval prompts are boxes only). Mask prompts are left unchanged.
 #[derive(Clone, Debug)]
@@ -73,21 +74,21 @@ impl PromptPerturbation {
         Ok(Self { config })
     }
 
-    /// One jittered copy of `row` on an image of `[h, w]` original pixels, `scale` model
-    /// pixels per original pixel.
+    /// One jittered copy of `row` on an image of `[h, w]` original pixels, `[sy, sx]` model
+    /// pixels per original pixel along each axis.
     fn jitter(
         &self,
         row: &PromptRow,
         [h, w]: [f64; 2],
-        scale: f64,
+        [sy, sx]: [f64; 2],
         rng: &mut ChaCha8Rng,
     ) -> PromptRow {
-        let max = self.config.max_shift_px / scale;
+        let (max_x, max_y) = (self.config.max_shift_px / sx, self.config.max_shift_px / sy);
         let frac = self.config.box_fraction;
         let mut noise = |amp: f64| rng.random_range(-1.0..=1.0) * amp;
         let bbox = row.bbox.map(|[x0, y0, x1, y1]| {
-            let ax = (frac * (x1 - x0).abs()).min(max);
-            let ay = (frac * (y1 - y0).abs()).min(max);
+            let ax = (frac * (x1 - x0).abs()).min(max_x);
+            let ay = (frac * (y1 - y0).abs()).min(max_y);
             [
                 (x0 + noise(ax)).clamp(0.0, w - 1.0),
                 (y0 + noise(ay)).clamp(0.0, h - 1.0),
@@ -99,8 +100,8 @@ impl PromptPerturbation {
             .points
             .iter()
             .map(|([x, y], l)| {
-                let x = (x + noise(max)).clamp(0.0, w - 1.0);
-                let y = (y + noise(max)).clamp(0.0, h - 1.0);
+                let x = (x + noise(max_x)).clamp(0.0, w - 1.0);
+                let y = (y + noise(max_y)).clamp(0.0, h - 1.0);
                 ([x, y], *l)
             })
             .collect();
@@ -131,7 +132,7 @@ impl<B: Backend> UncertaintyEstimator<B> for PromptPerturbation {
     ) -> Result<Estimate<B>, EstimateError> {
         let emb = &image.embedding;
         let [h, w] = emb.original_size.map(|v| v as f64);
-        let scale = emb.input_size[1] as f64 / w.max(1.0);
+        let scale = input_scale(&model.model(), emb.input_size, [h, w]);
         let b = prompts.rows.len();
         let k = self.config.prompts;
         let mut rows = prompts.rows.clone();
@@ -147,5 +148,71 @@ impl<B: Backend> UncertaintyEstimator<B> for PromptPerturbation {
             logits.reshape([k, b, lh, lw]),
             iou.reshape([k, b]),
         ))
+    }
+}
+
+/// Model-input pixels per original pixel, `[y, x]`: SAM v1's one `ResizeLongestSide` scale
+/// (the long side of `input_size` is `img_size`), SAM 2's two stretch factors `S / h`, `S / w`.
+fn input_scale<B: Backend>(
+    model: &SamModel<'_, B>,
+    input_size: [usize; 2],
+    [h, w]: [f64; 2],
+) -> [f64; 2] {
+    let [ih, iw] = input_size.map(|v| v as f64);
+    match model {
+        SamModel::Sam(_) => {
+            let s = ih.max(iw) / h.max(w).max(1.0);
+            [s, s]
+        }
+        SamModel::Sam2(_) => [ih / h.max(1.0), iw / w.max(1.0)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    #[test]
+    fn jitter_amplitudes_follow_each_axis_scale() {
+        let pp = PromptPerturbation::new(PromptPerturbationConfig {
+            prompts: 2,
+            max_shift_px: 20.0,
+            box_fraction: 10.0,
+        })
+        .unwrap();
+        // A 100 x 400 image stretched to 256 x 256 (SAM 2): 20 model pixels are 7.8 original
+        // pixels along y and 31.25 along x.
+        let [h, w] = [100.0, 400.0];
+        let scale = [256.0 / h, 256.0 / w];
+        let row = PromptRow {
+            points: vec![([200.0, 50.0], 1)],
+            bbox: Some([100.0, 30.0, 300.0, 70.0]),
+            mask: None,
+        };
+        let mut rng = ChaCha8Rng::seed_from_u64(7);
+        let (mut dx, mut dy) = (0f64, 0f64);
+        for _ in 0..2000 {
+            let j = pp.jitter(&row, [h, w], scale, &mut rng);
+            let [x0, y0, x1, y1] = j.bbox.unwrap();
+            let [px, py] = j.points[0].0;
+            dx = dx
+                .max((x0 - 100.0).abs())
+                .max((x1 - 300.0).abs())
+                .max((px - 200.0).abs());
+            dy = dy
+                .max((y0 - 30.0).abs())
+                .max((y1 - 70.0).abs())
+                .max((py - 50.0).abs());
+        }
+        let (ax, ay) = (20.0 / scale[1], 20.0 / scale[0]);
+        assert!(
+            dx <= ax && dx > 0.95 * ax,
+            "x shifts reach {dx}, amplitude {ax}"
+        );
+        assert!(
+            dy <= ay && dy > 0.95 * ay,
+            "y shifts reach {dy}, amplitude {ay}"
+        );
     }
 }

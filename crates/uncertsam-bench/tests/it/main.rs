@@ -1,5 +1,6 @@
 //! End-to-end tests of the `uncertsam` binary: determinism, resume after a kill, sharding, and
-//! the refinement rows.
+//! the refinement rows; `predict`.
 
+mod predict;
 mod refine;
 mod resume;

@@ -75,6 +75,14 @@ pub struct BenchArgs {
     /// Continue an interrupted run in `--out`: finished images are kept, the rest is run.
     #[arg(long)]
     pub resume: bool,
+    /// Worker processes: the run is split as `--shard j/N` over N processes of this binary,
+    /// each with its share of the cores, then merged; the result files are the same bytes for
+    /// any N. Default: the number of cores, at most 4 (1 with `--shard` or `--backend cuda`).
+    #[arg(long)]
+    pub jobs: Option<usize>,
+    /// No progress bars (the worker processes of `--jobs` but the first).
+    #[arg(long, hide = true)]
+    pub no_progress: bool,
     /// A few images per split (what CI runs).
     #[arg(long)]
     pub quick: bool,

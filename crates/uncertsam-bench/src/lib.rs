@@ -13,6 +13,7 @@ pub mod estimators;
 pub mod fit_fusion;
 pub mod fitting;
 pub mod gallery;
+pub mod jobs;
 pub mod parts;
 pub mod plots;
 pub mod predict;

@@ -4,6 +4,7 @@
 //! `NdArray<f32>`, and `--backend cuda` (cargo feature `cuda`) on `burn_cuda::Cuda`.
 //! `cargo xtask ...` runs this binary in release mode.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -34,6 +35,7 @@ enum Command {
         backend: BackendKind,
     },
     /// Run every estimator on every split and write the run directory.
+    #[command(args_override_self = true)]
     Bench(BenchArgs),
     /// Build the tables and plots of a (sharded) run from its per-image results.
     Merge(MergeArgs),
@@ -89,13 +91,13 @@ fn main() -> Result<ExitCode> {
             println!("wrote {}", args.out.join("summary.md").display());
             Ok(ExitCode::SUCCESS)
         }
-        Command::Bench(args) => bench(&args),
+        Command::Bench(args) => bench(&args, &bench_argv(&[])),
         Command::Results { mut bench, doc } => {
             if bench.out == std::path::Path::new("runs/bench") {
                 bench.out = PathBuf::from("runs/results");
             }
             let start = std::time::Instant::now();
-            let code = self::bench(&bench)?;
+            let code = self::bench(&bench, &bench_argv(&["--doc"]))?;
             let info = uncertsam_bench::results::RunInfo {
                 command: "cargo xtask results",
                 wall_s: start.elapsed().as_secs_f64(),
@@ -154,7 +156,23 @@ fn main() -> Result<ExitCode> {
     }
 }
 
-fn bench(args: &BenchArgs) -> Result<ExitCode> {
+/// The arguments after the subcommand, without the options named in `drop` (and their values),
+/// for the worker processes of `--jobs`.
+fn bench_argv(drop: &[&str]) -> Vec<OsString> {
+    let mut out = Vec::new();
+    let mut args = std::env::args_os().skip(2);
+    while let Some(a) = args.next() {
+        let s = a.to_string_lossy();
+        if drop.iter().any(|d| s == *d) {
+            args.next();
+        } else if !drop.iter().any(|d| s.starts_with(&format!("{d}="))) {
+            out.push(a);
+        }
+    }
+    out
+}
+
+fn bench(args: &BenchArgs, argv: &[OsString]) -> Result<ExitCode> {
     if args.list_estimators {
         for e in run::ESTIMATORS {
             println!("{e}");
@@ -162,7 +180,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let start = std::time::Instant::now();
+    let jobs = uncertsam_bench::jobs::effective(args);
     let (done, bad) = match args.backend {
+        _ if jobs > 1 => uncertsam_bench::jobs::run_workers(args, argv, jobs)?,
         BackendKind::Cpu => run::run::<burn::backend::NdArray<f32>>(args, &Default::default())?,
         BackendKind::Cuda => cuda(args)?,
     };

@@ -386,9 +386,9 @@ pub fn build_estimators<B: Backend>(
     Ok(out)
 }
 
-/// Runs this shard; returns the number of images processed and skipped as bad.
-pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, usize)> {
-    let (shard, shards) = parse_shard(&args.shard).map_err(anyhow::Error::msg)?;
+/// Before a run: generates the synthetic benchmark into `--data` when the directory is absent,
+/// and refuses an `--out` that already holds results unless `--resume` is given.
+pub fn prepare(args: &BenchArgs) -> Result<()> {
     if !args.data.exists() {
         eprintln!(
             "generating the synthetic benchmark into {}",
@@ -405,6 +405,13 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
             args.out.display()
         );
     }
+    Ok(())
+}
+
+/// Runs this shard; returns the number of images processed and skipped as bad.
+pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, usize)> {
+    let (shard, shards) = parse_shard(&args.shard).map_err(anyhow::Error::msg)?;
+    prepare(args)?;
     let (sam, model) = load_model::<B>(args, device)?;
     let estimators = build_estimators(&sam, args)?;
     let names: Vec<String> = estimators.iter().map(|e| e.name()).collect();
@@ -436,7 +443,12 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
             split.len()
         };
         let mine: Vec<usize> = (0..n).filter(|i| i % shards == shard).collect();
-        let bar = ProgressBar::new(mine.len() as u64).with_style(
+        let bar = if args.no_progress {
+            ProgressBar::hidden()
+        } else {
+            ProgressBar::new(mine.len() as u64)
+        };
+        let bar = bar.with_style(
             ProgressStyle::with_template("{prefix:>20} {bar:30} {pos}/{len} {elapsed}")
                 .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );

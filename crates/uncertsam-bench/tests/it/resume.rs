@@ -59,7 +59,8 @@ pub fn fusion() -> PathBuf {
         .clone()
 }
 
-/// The benchmark on the test data, with refinement driven by the entropy first pass.
+/// The benchmark on the test data, with refinement driven by the entropy first pass, in one
+/// process (`--jobs 1`, so that killing it stops the run; `extra` may override it).
 pub fn bench(out: &Path, extra: &[&str]) -> Command {
     bench_with_fusion(out, extra, &fusion())
 }
@@ -78,6 +79,8 @@ pub fn bench_with_fusion(out: &Path, extra: &[&str], fusion: &Path) -> Command {
         "entropy",
         "--clicks",
         "2",
+        "--jobs",
+        "1",
         "--data",
     ])
     .arg(data())
@@ -163,6 +166,37 @@ fn killed_run_resumes_to_the_same_bytes_and_runs_are_deterministic() {
             read(&a.join(f)),
             read(&k.join(f)),
             "{f} of the resumed run differs"
+        );
+    }
+}
+
+#[test]
+fn worker_processes_give_the_bytes_of_one_process() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let (one, three) = (tmp.path().join("one"), tmp.path().join("three"));
+    assert!(bench(&one, &[]).status().expect("run").success());
+    let out = bench(&three, &["--jobs", "3"])
+        .stdout(Stdio::piped())
+        .output()
+        .expect("run with 3 workers");
+    assert!(out.status.success());
+    let images = parts(&one);
+    let line = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        line.starts_with(&format!("{images} images, 0 bad samples")),
+        "{line}"
+    );
+    for f in [
+        "rows.csv",
+        "refine_rows.csv",
+        "summary.json",
+        "summary.md",
+        "run.json",
+    ] {
+        assert_eq!(
+            read(&one.join(f)),
+            read(&three.join(f)),
+            "{f} of the 3-worker run differs"
         );
     }
 }

@@ -54,8 +54,22 @@ enum Command {
     /// Fit an estimator for the embedded default model on `Synth-Clean/train` and save it
     /// (`--out fixtures/default/<name>` makes `bench` load it).
     Fit(uncertsam_bench::fitting::FitArgs),
-    /// Train the embedded default model and its ensemble members (`fixtures/default`).
-    Train(uncertsam_train::TrainArgs),
+    /// Train the embedded default model and its ensemble members, then fit its Laplace
+    /// posteriors, variance network and fusion weights (`fixtures/default`).
+    Train {
+        /// Training options.
+        #[command(flatten)]
+        args: uncertsam_train::TrainArgs,
+        /// Only the model and its ensemble: skip `fit` (laplace_probit, laplace_paper,
+        /// variance_net) and `fit-fusion` (also skipped with `--quick`, and when `--out` is
+        /// not the embedded model's `fixtures/default`, which they fit).
+        #[arg(long)]
+        no_fits: bool,
+        /// Keep the trained model; only refit the files above for it (after a change to an
+        /// estimator or to fusion training).
+        #[arg(long, conflicts_with = "no_fits")]
+        fits_only: bool,
+    },
     /// Train the dense-fusion refinement modules the benchmark picks up (`--fusion` DIR).
     FitFusion(uncertsam_bench::fit_fusion::FitFusionArgs),
     /// Datasets: `data synth --out DIR` generates the procedural domain-shift benchmark.
@@ -121,10 +135,30 @@ fn main() -> Result<ExitCode> {
             )?;
             Ok(ExitCode::SUCCESS)
         }
-        Command::Train(args) => {
-            let report = uncertsam_train::run(&args)?;
-            println!("wrote {}", args.out.display());
-            let _ = report;
+        Command::Train {
+            args,
+            no_fits,
+            fits_only,
+        } => {
+            if !fits_only {
+                uncertsam_train::run(&args)?;
+                println!("wrote {}", args.out.display());
+            }
+            let embedded = run::project_root().join("fixtures/default");
+            let embedded = std::fs::canonicalize(&embedded).unwrap_or(embedded);
+            let is_embedded = std::fs::canonicalize(&args.out).ok() == Some(embedded.clone());
+            if no_fits || args.quick {
+                return Ok(ExitCode::SUCCESS);
+            }
+            if !is_embedded {
+                println!(
+                    "note: not fitting Laplace, the variance network or fusion: they fit the \
+                     embedded model in {} (train with --out there to refresh them)",
+                    embedded.display()
+                );
+                return Ok(ExitCode::SUCCESS);
+            }
+            fit_embedded(&embedded)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::FitFusion(args) => {
@@ -154,6 +188,40 @@ fn main() -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// `uncertsam fit` for laplace_probit, laplace_paper and variance_net, then `uncertsam
+/// fit-fusion`, each with its command-line defaults, into the embedded model's directory.
+fn fit_embedded(embedded: &std::path::Path) -> Result<()> {
+    #[derive(Parser)]
+    struct Fit {
+        #[command(flatten)]
+        args: uncertsam_bench::fitting::FitArgs,
+    }
+    #[derive(Parser)]
+    struct Fusion {
+        #[command(flatten)]
+        args: uncertsam_bench::fit_fusion::FitFusionArgs,
+    }
+    type Ad = burn::backend::Autodiff<burn::backend::NdArray<f32>>;
+    let device = Default::default();
+    for name in ["laplace_probit", "laplace_paper", "variance_net"] {
+        let out = embedded.join(name);
+        let fit = Fit::try_parse_from([
+            "fit".as_ref(),
+            "--estimator".as_ref(),
+            name.as_ref(),
+            "--out".as_ref(),
+            out.as_os_str(),
+        ])?;
+        uncertsam_bench::fitting::run::<Ad>(&fit.args, &device)?;
+    }
+    let fusion = Fusion::try_parse_from([
+        "fit-fusion".as_ref(),
+        "--fusion".as_ref(),
+        embedded.join("fusion").as_os_str(),
+    ])?;
+    uncertsam_bench::fit_fusion::run::<Ad>(&fusion.args, &device)
 }
 
 /// The arguments after the subcommand, without the options named in `drop` (and their values),

@@ -17,7 +17,9 @@ pub fn save_module<B: Backend, M: Module<B>>(module: &M, path: &Path) -> Result<
     let mut store = SafetensorsStore::from_file(path).overwrite(true);
     module
         .save_into(&mut store)
-        .map_err(|e| EstimateError::file(path, e))
+        .map_err(|e| EstimateError::file(path, e))?;
+    // burn-store writes its metadata map in hash order; make the bytes a function of the weights.
+    uncertsam_sam::sort_safetensors_header(path).map_err(|e| EstimateError::file(path, e))
 }
 
 /// Loads the tensors of the safetensors file `path` into `module`; every tensor of the module

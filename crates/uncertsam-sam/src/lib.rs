@@ -38,6 +38,7 @@ mod prompt;
 mod prompt_encoder;
 mod sam;
 pub mod sam2;
+mod stable_header;
 mod tiny_vit;
 mod transformer;
 mod weights;
@@ -63,5 +64,6 @@ pub use sam2::sam2::{
     LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding,
 };
 pub use sam2::{HieraConfig, Sam2Config};
+pub use stable_header::sort_safetensors_header;
 pub use tiny_vit::TinyViT;
 pub use weights::{SEQUENTIAL_RENAMES, TINY_VIT_RENAMES};

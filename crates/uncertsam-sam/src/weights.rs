@@ -327,7 +327,8 @@ pub(crate) fn save_official<B: Backend, M: ModuleSnapshot<B>>(
     for (from, to) in rules.regex_rules(false) {
         store = store.with_key_remapping(&from, to);
     }
-    model.save_into(&mut store).map_err(|e| file_err(path, e))
+    model.save_into(&mut store).map_err(|e| file_err(path, e))?;
+    crate::sort_safetensors_header(path)
 }
 
 impl<B: Backend> Sam<B> {

@@ -46,6 +46,45 @@ struct Case {
     multimask_output: bool,
 }
 
+impl Case {
+    /// The case's points with their labels, in original-image pixels (none without both).
+    fn points(&self) -> Vec<([f64; 2], i64)> {
+        match (&self.point_coords, &self.point_labels) {
+            (Some(c), Some(l)) => c.iter().copied().zip(l.iter().copied()).collect(),
+            _ => vec![],
+        }
+    }
+}
+
+/// The model-input prompts of case `name` from `inputs.safetensors` (transformed points,
+/// labels, box and mask input, each when present).
+fn case_prompts<B: Backend>(
+    inputs: &BTreeMap<String, Array>,
+    name: &str,
+    device: &B::Device,
+) -> Result<Prompts<B>, SamError> {
+    let opt = |k: &str| inputs.get(&format!("{name}.{k}"));
+    let points = match (opt("point_coords_transformed"), opt("point_labels")) {
+        (Some(p), Some(l)) => {
+            let labels: Vec<i64> = l.data.iter().map(|&v| v as i64).collect();
+            Some((
+                tensor::<B, 3>(p, device)?,
+                Tensor::from_data(TensorData::new(labels, l.shape.clone()), device),
+            ))
+        }
+        _ => None,
+    };
+    Ok(Prompts {
+        points,
+        boxes: opt("box_transformed")
+            .map(|b| tensor::<B, 2>(b, device))
+            .transpose()?,
+        masks: opt("mask_input")
+            .map(|m| tensor::<B, 4>(m, device))
+            .transpose()?,
+    })
+}
+
 /// How a line of the report was computed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Path_ {
@@ -234,28 +273,7 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
     )?;
     for case in &prompts.cases {
         let n = &case.name;
-        let opt = |k: &str| inputs.get(&format!("{n}.{k}"));
-        let points = match (opt("point_coords_transformed"), opt("point_labels")) {
-            (Some(p), Some(l)) => {
-                let labels: Vec<i64> = l.data.iter().map(|&v| v as i64).collect();
-                Some((
-                    tensor::<B, 3>(p, device)?,
-                    Tensor::from_data(TensorData::new(labels, l.shape.clone()), device),
-                ))
-            }
-            _ => None,
-        };
-        let boxes = opt("box_transformed")
-            .map(|b| tensor::<B, 2>(b, device))
-            .transpose()?;
-        let masks = opt("mask_input")
-            .map(|m| tensor::<B, 4>(m, device))
-            .transpose()?;
-        let p = Prompts {
-            points,
-            boxes,
-            masks,
-        };
+        let p = case_prompts::<B>(&inputs, n, device)?;
         let b = p.batch_size().map_err(SamError::Input)?;
         let (sparse, dense) = sam.prompt_encoder.forward(&p, b);
         if let Some(s) = sparse {
@@ -306,10 +324,7 @@ pub fn check_fixture<B: Backend>(dir: &Path, device: &B::Device) -> Result<Parit
     let mut low_res: BTreeMap<String, Vec<f32>> = BTreeMap::new();
     for case in &prompts.cases {
         let row = PromptRow {
-            points: match (&case.point_coords, &case.point_labels) {
-                (Some(c), Some(l)) => c.iter().copied().zip(l.iter().copied()).collect(),
-                _ => vec![],
-            },
+            points: case.points(),
             bbox: case.bbox,
             mask: case
                 .mask_input_from

@@ -8,43 +8,14 @@ use std::path::Path;
 use burn::prelude::*;
 
 use super::io::{Array, get, max_diff, read_safetensors, tensor, to_vec};
-use super::{Case, Checker, MODEL_TOLERANCE, ParityLine, Path_, PromptsFile};
+use super::{Case, Checker, MODEL_TOLERANCE, ParityLine, Path_, PromptsFile, case_prompts};
 use crate::error::SamError;
 use crate::prompt::{PromptBatch, PromptRow};
-use crate::prompt_encoder::Prompts;
 use crate::sam2::Sam2Config;
 use crate::sam2::preprocess::sam2_input_values;
 use crate::sam2::prompt_encoder::as_sam2_points;
 use crate::sam2::sam2::Sam2;
 use std::collections::BTreeMap;
-
-/// The prompts of one case from `inputs.safetensors`.
-fn case_prompts<B: Backend>(
-    inputs: &BTreeMap<String, Array>,
-    name: &str,
-    device: &B::Device,
-) -> Result<Prompts<B>, SamError> {
-    let opt = |k: &str| inputs.get(&format!("{name}.{k}"));
-    let points = match (opt("point_coords_transformed"), opt("point_labels")) {
-        (Some(p), Some(l)) => {
-            let labels: Vec<i64> = l.data.iter().map(|&v| v as i64).collect();
-            Some((
-                tensor::<B, 3>(p, device)?,
-                Tensor::from_data(TensorData::new(labels, l.shape.clone()), device),
-            ))
-        }
-        _ => None,
-    };
-    Ok(Prompts {
-        points,
-        boxes: opt("box_transformed")
-            .map(|b| tensor::<B, 2>(b, device))
-            .transpose()?,
-        masks: opt("mask_input")
-            .map(|m| tensor::<B, 4>(m, device))
-            .transpose()?,
-    })
-}
 
 /// Checks a SAM 2 fixture directory whose `config.json` text is `cfg_text`.
 pub(super) fn check<B: Backend>(
@@ -172,10 +143,7 @@ fn pipeline<B: Backend>(
     for case in cases {
         let n = &case.name;
         let row = PromptRow {
-            points: match (&case.point_coords, &case.point_labels) {
-                (Some(c), Some(l)) => c.iter().copied().zip(l.iter().copied()).collect(),
-                _ => vec![],
-            },
+            points: case.points(),
             bbox: case.bbox,
             mask: inputs
                 .get(&format!("{n}.mask_input"))

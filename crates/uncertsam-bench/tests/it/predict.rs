@@ -6,12 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use uncertsam_data::{SampleSource, UncertSamSplit, prompts::tight_box};
+use uncertsam_metrics::Confusion;
 
-use crate::resume::{data, read};
-
-fn bin() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_uncertsam"))
-}
+use crate::resume::{bin, data, read};
 
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
@@ -135,15 +132,9 @@ fn embedded_model_segments_a_clean_object_deterministically() {
     }
     let mask = gray(&a.join("mask.png"));
     assert_eq!(mask.dimensions(), (gt.width() as u32, gt.height() as u32));
-    let (mut inter, mut union) = (0u64, 0u64);
-    for y in 0..gt.height() {
-        for x in 0..gt.width() {
-            let (p, g) = (mask.get_pixel(x as u32, y as u32).0[0] == 255, gt.get(x, y));
-            inter += u64::from(p && g);
-            union += u64::from(p || g);
-        }
-    }
-    let iou = inter as f64 / union.max(1) as f64;
+    let iou = Confusion::from_masks(mask.as_raw(), gt.data())
+        .expect("mask.png and the ground truth have one size")
+        .iou();
     assert!(
         iou > 0.5,
         "box-prompted IoU {iou:.3} on the largest clean object"

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn bin() -> PathBuf {
+/// The `uncertsam` binary under test.
+pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_uncertsam"))
 }
 

@@ -6,13 +6,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::SamError;
-
-fn err(path: &Path, message: impl ToString) -> SamError {
-    SamError::File {
-        path: path.to_path_buf(),
-        message: message.to_string(),
-    }
-}
+use crate::weights::file_err as err;
 
 /// Rewrites the JSON header of the safetensors file `path` with its tensor keys and its
 /// `__metadata__` keys in sorted order, padded with spaces (which the format allows) to its old

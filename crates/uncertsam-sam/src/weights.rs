@@ -142,7 +142,7 @@ fn expected_shapes<B: Backend, M: ModuleSnapshot<B>>(
         .collect()
 }
 
-fn file_err(path: &Path, message: impl ToString) -> SamError {
+pub(crate) fn file_err(path: &Path, message: impl ToString) -> SamError {
     SamError::File {
         path: path.to_path_buf(),
         message: message.to_string(),

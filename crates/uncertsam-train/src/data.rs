@@ -159,17 +159,17 @@ pub fn corrective_clicks(
     n: usize,
     rng: &mut impl Rng,
 ) -> Vec<([f64; 2], i64)> {
-    let cells: Vec<(usize, [f64; 2], bool, bool)> = (0..grid.low[0] * grid.low[1])
+    // (centre, foreground, wrong) of every cell inside the image.
+    let cells: Vec<([f64; 2], bool, bool)> = (0..grid.low[0] * grid.low[1])
         .filter_map(|c| {
-            let (i, j) = (c / grid.low[1], c % grid.low[1]);
             let fg = target[c] > 0.5;
-            grid.centre(i, j)
-                .map(|xy| (c, xy, fg, (logits[c] > 0.0) != fg))
+            grid.centre(c / grid.low[1], c % grid.low[1])
+                .map(|xy| (xy, fg, (logits[c] > 0.0) != fg))
         })
         .collect();
-    let errors: Vec<_> = cells.iter().filter(|c| c.3).collect();
+    let errors: Vec<_> = cells.iter().filter(|c| c.2).collect();
     let pool = if errors.is_empty() {
-        let fg: Vec<_> = cells.iter().filter(|c| c.2).collect();
+        let fg: Vec<_> = cells.iter().filter(|c| c.1).collect();
         if fg.is_empty() {
             cells.iter().collect()
         } else {
@@ -183,8 +183,49 @@ pub fn corrective_clicks(
     }
     (0..n)
         .map(|_| {
-            let (_, xy, fg, _) = pool[rng.random_range(0..pool.len())];
+            let (xy, fg, _) = pool[rng.random_range(0..pool.len())];
             (*xy, i64::from(*fg))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    use super::*;
+
+    /// A 4 x 4 grid over an 8 x 8 input holding a 4 x 8 original image (input 4 x 8, the
+    /// lower two grid rows are padding): cell (0, 1) is a missed foreground, (1, 2) a false
+    /// positive, (2, 0) a false positive in the padding.
+    #[test]
+    fn clicks_land_on_errors_inside_the_image_with_their_labels() {
+        let grid = ClickGrid {
+            low: [4, 4],
+            img_size: 8,
+            input_size: [4, 8],
+            original_size: [4, 8],
+        };
+        let mut target = vec![0f32; 16];
+        let mut logits = vec![-1f32; 16];
+        target[1] = 1.0; // missed
+        logits[6] = 1.0; // false positive
+        logits[8] = 1.0; // false positive in the padding
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let clicks = corrective_clicks(&logits, &target, grid, 200, &mut rng);
+        assert_eq!(clicks.len(), 200);
+        for (xy, label) in &clicks {
+            assert!(
+                (*xy == [3.0, 1.0] && *label == 1) || (*xy == [5.0, 3.0] && *label == 0),
+                "{xy:?} {label}"
+            );
+        }
+        assert!(clicks.iter().any(|c| c.1 == 1) && clicks.iter().any(|c| c.1 == 0));
+        // No error left: clicks fall back to the foreground, positive.
+        logits[1] = 1.0;
+        logits[6] = -1.0;
+        let clicks = corrective_clicks(&logits, &target, grid, 5, &mut rng);
+        assert!(clicks.iter().all(|c| *c == ([3.0, 1.0], 1)), "{clicks:?}");
+    }
 }

@@ -77,6 +77,16 @@ pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Resu
             m["parameters"],
             m["wall_time_s"]["total"].as_f64().unwrap_or(f64::NAN)
         );
+        let init = &m["init"]["manifest"];
+        if let Some(command) = init["command"].as_str() {
+            let _ = writeln!(
+                md,
+                "It started from `{}` (SHA-256 `{}`), trained by `{command}` ({:.0} s).\n",
+                m["init"]["path"].as_str().unwrap_or("?"),
+                m["init"]["sha256"].as_str().unwrap_or("?"),
+                init["wall_time_s"]["total"].as_f64().unwrap_or(f64::NAN)
+            );
+        }
         md.push_str("| split | masks | box-prompt IoU |\n|---|---|---|\n");
         for s in m["box_iou"].as_array().into_iter().flatten() {
             let _ = writeln!(

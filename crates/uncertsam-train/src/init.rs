@@ -41,6 +41,7 @@ pub fn init_weights<B: Backend, M: Module<B>>(module: M, seed: u64, pe: PeRule) 
         rng: ChaCha8Rng::seed_from_u64(seed),
         stack: Vec::new(),
         pe,
+        keep_values: false,
     };
     module.map(&mut mapper)
 }
@@ -50,6 +51,8 @@ struct SeededInit {
     /// `(field name, owner container type)` of the path being visited.
     stack: Vec<(String, String)>,
     pe: PeRule,
+    /// Keep every value; only set which parameters train ([`trainable`]).
+    keep_values: bool,
 }
 
 /// One standard normal draw (Box-Muller; keeps the dependency list short).
@@ -110,6 +113,7 @@ impl<B: Backend> ModuleMapper<B> for SeededInit {
         let shape = tensor.dims();
         let n: usize = shape.iter().product();
         let (draw, trainable) = self.rule(&shape);
+        let draw = if self.keep_values { Draw::Keep } else { draw };
         let device = tensor.device();
         let value = match draw {
             Draw::Keep => tensor.detach(),
@@ -126,4 +130,17 @@ impl<B: Backend> ModuleMapper<B> for SeededInit {
         };
         Param::from_mapped_value(id, value, mapper)
     }
+}
+
+/// Keeps every value of `module` (e.g. loaded from a checkpoint to fine-tune) and sets what
+/// [`init_weights`] sets: every float parameter trainable except the random-Fourier matrix,
+/// which stays frozen.
+pub fn trainable<B: Backend, M: Module<B>>(module: M) -> M {
+    let mut mapper = SeededInit {
+        rng: ChaCha8Rng::seed_from_u64(0),
+        stack: Vec::new(),
+        pe: PeRule::Keep,
+        keep_values: true,
+    };
+    module.map(&mut mapper)
 }

@@ -1,5 +1,7 @@
 //! A `--quick` run on a tiny generated benchmark: the loss goes down, and the saved checkpoint
 //! reloads with `Sam::load_checkpoint` and reproduces the in-memory model's logits.
+//! A run from `--init` keeps the loaded weights exactly when it does not fine-tune, records
+//! where they came from, and fine-tunes every weight but the frozen random-Fourier matrix.
 
 use uncertsam_data::{SampleSource, UncertSamSplit, prompts};
 use uncertsam_sam::{PromptBatch, Sam, SamConfig};
@@ -33,7 +35,13 @@ fn quick_training_learns_and_its_checkpoint_reloads() {
         ..TrainArgs::default()
     };
     let report = run(&args).expect("quick training");
-    let losses = &report.manifest.train.curve.loss_per_epoch;
+    let losses = &report
+        .manifest
+        .train
+        .as_ref()
+        .expect("trained")
+        .curve
+        .loss_per_epoch;
     assert_eq!(losses.len(), 4);
     assert!(losses[3] < losses[0], "loss did not decrease: {losses:?}");
     let out = &args.out;
@@ -74,4 +82,78 @@ fn quick_training_learns_and_its_checkpoint_reloads() {
     .expect("manifest json");
     assert_eq!(manifest["seed"], 0);
     assert!(manifest["box_iou"][0]["mean_iou"].is_number());
+}
+
+fn pe_matrix(sam: &Sam<Cpu>) -> Vec<f32> {
+    sam.prompt_encoder
+        .pe_layer
+        .positional_encoding_gaussian_matrix
+        .val()
+        .into_data()
+        .to_vec()
+        .expect("f32 matrix")
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0f32, f32::max)
+}
+
+#[test]
+fn init_keeps_fine_tunes_and_records_a_saved_model() {
+    use sha2::Digest as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = TrainArgs {
+        out: dir.path().join("first"),
+        data: dir.path().join("data"),
+        epochs: Some(1),
+        ensemble_members: 0,
+        quick: true,
+        ..TrainArgs::default()
+    };
+    let base = run(&first).expect("first run");
+    let init = first.out.join("sam.safetensors");
+    let base_logits = box_logits(&base.model, &first.data);
+
+    // From --init with no fine-tuning: the saved model is the loaded one.
+    let copy = TrainArgs {
+        out: dir.path().join("copy"),
+        init: Some(init.clone()),
+        finetune_epochs: Some(0),
+        ..first.clone()
+    };
+    let copied = run(&copy).expect("run from --init");
+    let m = &copied.manifest;
+    assert!(m.train.is_none() && m.finetune.is_none());
+    let info = m.init.as_ref().expect("init recorded");
+    let bytes = std::fs::read(&init).expect("init bytes");
+    let hex: String = sha2::Sha256::digest(&bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(info.sha256, hex);
+    let recorded = info.manifest.as_ref().expect("init manifest");
+    let steps = base.manifest.train.as_ref().expect("trained").curve.steps;
+    assert_eq!(recorded["train"]["curve"]["steps"], steps);
+    assert_eq!(
+        max_diff(&box_logits(&copied.model, &first.data), &base_logits),
+        0.0
+    );
+
+    // One fine-tuning epoch moves the weights but not the frozen random-Fourier matrix.
+    let tune = TrainArgs {
+        out: dir.path().join("tune"),
+        finetune_epochs: Some(1),
+        ..copy
+    };
+    let tuned = run(&tune).expect("fine-tuning run");
+    let stage = tuned.manifest.finetune.as_ref().expect("fine-tuning stage");
+    assert_eq!(stage.curve.loss_per_epoch.len(), 1);
+    assert!(stage.curve.loss_per_epoch[0].is_finite());
+    assert_eq!(stage.seed, uncertsam_train::FINETUNE_SEED_OFFSET);
+    assert!(max_diff(&box_logits(&tuned.model, &first.data), &base_logits) > 0.0);
+    assert_eq!(pe_matrix(&tuned.model), pe_matrix(&base.model));
 }

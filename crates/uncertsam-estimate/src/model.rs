@@ -133,6 +133,20 @@ impl<'a, B: Backend> SamModel<'a, B> {
         }
     }
 
+    /// [`SamModel::embed`] of several images: SAM v1 / MobileSAM batch them through the
+    /// encoder ([`Sam::embed_many`], [`Sam::encoder_batch`] at a time), SAM 2 encodes them
+    /// one by one.
+    pub fn embed_many(self, images: &[RgbImage]) -> Vec<Embedding<B>> {
+        match self {
+            Self::Sam(s) => s
+                .embed_many(images, s.encoder_batch())
+                .into_iter()
+                .map(Embedding::from)
+                .collect(),
+            Self::Sam2(s) => images.iter().map(|i| s.embed(i).into()).collect(),
+        }
+    }
+
     /// One decoder pass. SAM 2: `low_res_logits` are the chosen masks (dynamic multimask
     /// without `multimask`) with NO_OBJ masking (-1024 where the object score is `<= 0`), as
     /// `_forward_sam_heads`; `all` holds every token's raw outputs.

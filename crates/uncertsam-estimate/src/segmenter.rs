@@ -40,6 +40,12 @@ pub trait Segmenter<B: Backend> {
         self.model().embed(image)
     }
 
+    /// [`Segmenter::embed`] of several images (batched through the encoder where the
+    /// family allows: [`SamModel::embed_many`]).
+    fn embed_many(&self, images: &[RgbImage]) -> Vec<Embedding<B>> {
+        self.model().embed_many(images)
+    }
+
     /// One decoder pass for a batch of prompts, with `hook` at the decoder's noise sites.
     fn decode_with_noise(
         &self,
@@ -158,6 +164,11 @@ impl<B: Backend> Segmenter<B> for CallCounter<'_, B> {
     fn embed(&self, image: &RgbImage) -> Embedding<B> {
         self.embeds.fetch_add(1, Ordering::Relaxed);
         self.inner.embed(image)
+    }
+
+    fn embed_many(&self, images: &[RgbImage]) -> Vec<Embedding<B>> {
+        self.embeds.fetch_add(images.len(), Ordering::Relaxed);
+        self.inner.embed_many(images)
     }
 
     fn decode_with_noise(

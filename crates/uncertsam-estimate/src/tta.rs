@@ -145,15 +145,22 @@ impl<B: Backend> UncertaintyEstimator<B> for Tta {
                 what: "mask prompts with hflip".into(),
             });
         }
+        // Draw every view first (the same stream as one at a time), then encode them in
+        // batches.
+        let identity = usize::from(c.include_identity);
+        let (views, flips): (Vec<RgbImage>, Vec<bool>) = (0..c.samples - identity.min(c.samples))
+            .map(|k| self.view(&image.image, k, rng))
+            .unzip();
+        let mut encoded = model.embed_many(&views).into_iter().zip(flips);
         let mut logits = Vec::with_capacity(c.samples);
         let mut ious = Vec::with_capacity(c.samples);
         for s in 0..c.samples {
             let (embedding, flipped) = if c.include_identity && s == 0 {
                 (image.embedding.clone(), false)
             } else {
-                let k = s - usize::from(c.include_identity);
-                let (view, flipped) = self.view(&image.image, k, rng);
-                (model.embed(&view), flipped)
+                encoded.next().ok_or_else(|| {
+                    EstimateError::Input("an augmented view was not encoded".into())
+                })?
             };
             let rows = if flipped {
                 flip_prompts(prompts, &embedding)

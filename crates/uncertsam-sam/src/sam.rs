@@ -158,6 +158,47 @@ impl<B: Backend> Sam<B> {
         )
     }
 
+    /// [`Sam::embed`] of several images, `batch` at a time through the encoder (each image is
+    /// padded to the square model input, so any sizes batch). Every embedding equals `embed`
+    /// of its image (tested).
+    pub fn embed_many(&self, images: &[RgbImage], batch: usize) -> Vec<ImageEmbedding<B>> {
+        let device = self.device();
+        let c = self.config();
+        let mut out = Vec::with_capacity(images.len());
+        for chunk in images.chunks(batch.max(1)) {
+            let mut inputs = Vec::with_capacity(chunk.len());
+            let mut sizes = Vec::with_capacity(chunk.len());
+            for image in chunk {
+                let resized = resize_longest_side(image, c.img_size);
+                inputs.push(to_model_input::<B>(&resized, c, &device));
+                sizes.push((
+                    [resized.height() as usize, resized.width() as usize],
+                    [image.height() as usize, image.width() as usize],
+                ));
+            }
+            let all = self.image_encoder.forward(Tensor::cat(inputs, 0));
+            let [_, d, h, w] = all.dims();
+            for (i, (input_size, original_size)) in sizes.into_iter().enumerate() {
+                out.push(ImageEmbedding {
+                    embeddings: all.clone().slice([i..i + 1, 0..d, 0..h, 0..w]),
+                    input_size,
+                    original_size,
+                });
+            }
+        }
+        out
+    }
+
+    /// Images per encoder pass in [`Sam::embed_many`] that keep one global-attention matrix
+    /// of the batch (`tokens^2 x heads` floats) under 1 GiB: all the views of a small model,
+    /// one at a time for ViT-B/L/H at 1024.
+    pub fn encoder_batch(&self) -> usize {
+        let c = self.config();
+        let tokens = (c.img_size / c.patch_size.max(1)).pow(2);
+        let bytes = tokens * tokens * c.encoder_num_heads.max(1) * 4;
+        ((1usize << 30) / bytes.max(1)).max(1)
+    }
+
     /// The device the weights live on.
     pub fn device(&self) -> B::Device {
         self.mask_decoder.iou_token.weight.val().device()

@@ -124,3 +124,28 @@ fn presets_are_consistent() {
         cfg.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+/// Several images (two sizes, so different paddings) through one encoder pass give what
+/// `embed` gives for each, bit for bit, in any batch split.
+#[test]
+fn embed_many_equals_embed_per_image() {
+    let (sam, image) = tiny();
+    let flipped = image::imageops::flip_horizontal(&image);
+    let small = image::imageops::resize(&image, 120, 200, image::imageops::FilterType::Triangle);
+    let images = [image, small, flipped];
+    assert!(sam.encoder_batch() >= 3, "a tiny model batches every view");
+    for batch in [1, 2, 3] {
+        let many = sam.embed_many(&images, batch);
+        assert_eq!(many.len(), images.len());
+        for (one, image) in many.into_iter().zip(&images) {
+            let single = sam.embed(image);
+            assert_eq!(one.input_size, single.input_size);
+            assert_eq!(one.original_size, single.original_size);
+            assert_eq!(
+                values(one.embeddings),
+                values(single.embeddings),
+                "batch {batch}"
+            );
+        }
+    }
+}

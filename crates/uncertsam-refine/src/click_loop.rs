@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{ImageEmbedding, PromptBatch, Sam};
+use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam};
 
 use crate::clicks::{
     Click, Placement, UncertainThreshold, error_click, random_click, uncertainty_click,
@@ -76,6 +76,11 @@ impl ClickCurve {
 /// Runs click refinement for every mask of `first` (its sparse prompt is row `i` of
 /// `prompts`); `gt` holds each mask at the original resolution, row-major. Random clicks of
 /// mask `i` come from ChaCha8 seeded with `seed`, stream `i`.
+///
+/// The masks click in rounds: every mask still clicking places its next click, then all their
+/// prompts decode together (one decoder call per prompt structure, see [`PromptBatch`]). A
+/// mask's clicks depend only on its own predictions and the decoder's rows do not interact, so
+/// each curve is the one of clicking that mask alone (tested: identical clicks and IoUs).
 pub fn refine_clicks<B: Backend>(
     sam: &Sam<B>,
     embedding: &ImageEmbedding<B>,
@@ -95,114 +100,204 @@ pub fn refine_clicks<B: Backend>(
             gt.len()
         )));
     }
-    (0..b)
+    let ctx = Ctx {
+        sam,
+        embedding,
+        config,
+        size: [h, w],
+    };
+    let mut runs = (0..b)
         .map(|i| {
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             rng.set_stream(i as u64);
-            let mut run = Run {
-                sam,
-                embedding,
-                config,
-                gt: &gt[i],
-                size: [h, w],
-                rng,
-            };
-            run.curve(
+            Run::start(
+                &ctx,
                 prompts.rows[i].clone(),
+                &gt[i],
                 &first.logits[i],
                 &first.uncertainty[i],
+                rng,
             )
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    for _ in 0..config.max_clicks {
+        // Every mask still clicking places its click; then their prompts decode together.
+        let mut pending: Vec<(usize, PromptRow)> = Vec::new();
+        for (i, run) in runs.iter_mut().enumerate().filter(|(_, r)| r.active) {
+            if let Some(row) = run.next_prompt(&ctx)? {
+                pending.push((i, row));
+            }
+        }
+        if pending.is_empty() {
+            break;
+        }
+        for (i, logits) in decode_grouped(&ctx, pending)? {
+            runs[i].update(&ctx, logits)?;
+        }
+    }
+    Ok(runs
+        .into_iter()
+        .map(|r| r.finish(config.max_clicks))
+        .collect())
 }
 
-/// The state of one mask's click session.
-struct Run<'a, B: Backend> {
+/// Decodes `(mask, row)` pairs, one decoder call per prompt structure (points, box, mask);
+/// returns `(mask, logits)` in the input order.
+fn decode_grouped<B: Backend>(
+    ctx: &Ctx<'_, B>,
+    pending: Vec<(usize, PromptRow)>,
+) -> Result<Vec<(usize, Vec<f32>)>, RefineError> {
+    let shape = |r: &PromptRow| (r.points.len(), r.bbox.is_some(), r.mask.is_some());
+    let mut shapes: Vec<(usize, bool, bool)> = pending.iter().map(|(_, r)| shape(r)).collect();
+    shapes.sort_unstable();
+    shapes.dedup();
+    let mut out: Vec<(usize, Vec<f32>)> = Vec::with_capacity(pending.len());
+    for s in shapes {
+        let (masks, rows): (Vec<usize>, Vec<PromptRow>) = pending
+            .iter()
+            .filter(|(_, r)| shape(r) == s)
+            .cloned()
+            .unzip();
+        let logits = decode_rows(ctx.sam, ctx.embedding, rows)?;
+        out.extend(masks.into_iter().zip(logits));
+    }
+    let order: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
+    out.sort_by_key(|(i, _)| order.iter().position(|o| o == i));
+    Ok(out)
+}
+
+/// What every mask's click session shares.
+struct Ctx<'a, B: Backend> {
     sam: &'a Sam<B>,
     embedding: &'a ImageEmbedding<B>,
     config: &'a ClickConfig,
-    gt: &'a [bool],
     size: [usize; 2],
-    rng: ChaCha8Rng,
 }
 
-impl<B: Backend> Run<'_, B> {
+impl<B: Backend> Ctx<'_, B> {
     fn binary(&self, logits: &[f32]) -> Result<Vec<bool>, RefineError> {
         Ok(upsample(self.sam, self.embedding, logits)?
             .iter()
             .map(|&x| x > 0.0)
             .collect())
     }
+}
 
-    fn curve(
-        &mut self,
-        mut row: uncertsam_sam::PromptRow,
+/// The state of one mask's click session.
+struct Run<'a> {
+    gt: &'a [bool],
+    rng: ChaCha8Rng,
+    /// The prompt without its points and mask; `sparse` holds its points.
+    row: PromptRow,
+    sparse: Vec<([f64; 2], i64)>,
+    logits: Vec<f32>,
+    pred: Vec<bool>,
+    ious: Vec<f32>,
+    clicks: Vec<Click>,
+    unc: Vec<f32>,
+    used: Vec<bool>,
+    /// Still clicking (no stop rule fired, a click was found).
+    active: bool,
+}
+
+impl<'a> Run<'a> {
+    fn start<B: Backend>(
+        ctx: &Ctx<'_, B>,
+        mut row: PromptRow,
+        gt: &'a [bool],
         logits: &[f32],
         uncertainty: &[f32],
-    ) -> Result<ClickCurve, RefineError> {
+        rng: ChaCha8Rng,
+    ) -> Result<Self, RefineError> {
         let sparse = std::mem::take(&mut row.points);
         row.mask = None;
-        let mut logits = logits.to_vec();
-        let mut pred = self.binary(&logits)?;
-        let mut ious = vec![binary_iou(&pred, self.gt)];
-        let mut clicks: Vec<Click> = Vec::new();
-        let mut unc = uncertainty.to_vec();
-        let mut used = vec![false; self.size[0] * self.size[1]];
-        for _ in 0..self.config.max_clicks {
-            let Some(click) = self.place(&pred, &unc, &mut used, row.bbox)? else {
-                break;
-            };
-            clicks.push(click);
-            let mut next = row.clone();
-            next.points = sparse
-                .iter()
-                .cloned()
-                .chain(clicks.iter().map(Click::prompt))
-                .collect();
-            next.mask = self.config.mask_input.then(|| logits.clone());
-            let new_logits = decode_rows(self.sam, self.embedding, vec![next])?.remove(0);
-            let new_pred = self.binary(&new_logits)?;
-            let agreement = binary_iou(&pred, &new_pred);
-            if self.config.update == UncertaintyUpdate::Entropy {
-                unc = new_logits.iter().map(|&l| logit_entropy(l)).collect();
-                used.iter_mut().for_each(|u| *u = false);
-            }
-            logits = new_logits;
-            pred = new_pred;
-            ious.push(binary_iou(&pred, self.gt));
-            if self.config.stop_agreement.is_some_and(|t| agreement > t) {
-                break;
-            }
-        }
-        let last = ious.last().copied().unwrap_or(0.0);
-        ious.resize(self.config.max_clicks + 1, last);
-        Ok(ClickCurve {
-            ious,
-            clicks,
-            logits,
+        let pred = ctx.binary(logits)?;
+        Ok(Self {
+            gt,
+            rng,
+            row,
+            sparse,
+            logits: logits.to_vec(),
+            ious: vec![binary_iou(&pred, gt)],
+            pred,
+            clicks: Vec::new(),
+            unc: uncertainty.to_vec(),
+            used: vec![false; ctx.size[0] * ctx.size[1]],
+            active: true,
         })
     }
 
-    /// The next click, or `None` when the placement rule finds nowhere to click.
-    fn place(
+    /// Places the next click and returns the prompt to decode, or stops (`None`).
+    fn next_prompt<B: Backend>(
         &mut self,
-        pred: &[bool],
-        unc: &[f32],
-        used: &mut [bool],
-        bbox: Option<[f64; 4]>,
-    ) -> Result<Option<Click>, RefineError> {
-        Ok(match self.config.placement {
-            Placement::Error => error_click(pred, self.gt, self.size),
-            Placement::Random => Some(random_click(self.gt, self.size, bbox, &mut self.rng)),
+        ctx: &Ctx<'_, B>,
+    ) -> Result<Option<PromptRow>, RefineError> {
+        let Some(click) = self.place(ctx)? else {
+            self.active = false;
+            return Ok(None);
+        };
+        self.clicks.push(click);
+        let mut next = self.row.clone();
+        next.points = self
+            .sparse
+            .iter()
+            .cloned()
+            .chain(self.clicks.iter().map(Click::prompt))
+            .collect();
+        next.mask = ctx.config.mask_input.then(|| self.logits.clone());
+        Ok(Some(next))
+    }
+
+    /// Takes the decoded logits of the last click.
+    fn update<B: Backend>(
+        &mut self,
+        ctx: &Ctx<'_, B>,
+        new_logits: Vec<f32>,
+    ) -> Result<(), RefineError> {
+        let new_pred = ctx.binary(&new_logits)?;
+        let agreement = binary_iou(&self.pred, &new_pred);
+        if ctx.config.update == UncertaintyUpdate::Entropy {
+            self.unc = new_logits.iter().map(|&l| logit_entropy(l)).collect();
+            self.used.iter_mut().for_each(|u| *u = false);
+        }
+        self.logits = new_logits;
+        self.pred = new_pred;
+        self.ious.push(binary_iou(&self.pred, self.gt));
+        if ctx.config.stop_agreement.is_some_and(|t| agreement > t) {
+            self.active = false;
+        }
+        Ok(())
+    }
+
+    fn finish(mut self, max_clicks: usize) -> ClickCurve {
+        let last = self.ious.last().copied().unwrap_or(0.0);
+        self.ious.resize(max_clicks + 1, last);
+        ClickCurve {
+            ious: self.ious,
+            clicks: self.clicks,
+            logits: self.logits,
+        }
+    }
+
+    /// The next click, or `None` when the placement rule finds nowhere to click.
+    fn place<B: Backend>(&mut self, ctx: &Ctx<'_, B>) -> Result<Option<Click>, RefineError> {
+        Ok(match ctx.config.placement {
+            Placement::Error => error_click(&self.pred, self.gt, ctx.size),
+            Placement::Random => Some(random_click(
+                self.gt,
+                ctx.size,
+                self.row.bbox,
+                &mut self.rng,
+            )),
             Placement::Uncertainty => {
-                let mut up = upsample(self.sam, self.embedding, unc)?;
+                let mut up = upsample(ctx.sam, ctx.embedding, &self.unc)?;
                 up.iter_mut()
-                    .zip(used.iter())
+                    .zip(self.used.iter())
                     .filter(|(_, u)| **u)
                     .for_each(|(x, _)| *x = 0.0);
-                uncertainty_click(&up, self.gt, self.size, &self.config.threshold).map(
+                uncertainty_click(&up, self.gt, ctx.size, &ctx.config.threshold).map(
                     |(click, region)| {
-                        used.iter_mut().zip(region).for_each(|(u, r)| *u |= r);
+                        self.used.iter_mut().zip(region).for_each(|(u, r)| *u |= r);
                         click
                     },
                 )

@@ -4,9 +4,10 @@
 use std::collections::HashSet;
 
 use uncertsam_refine::{
-    ClickConfig, Convergence, Placement, RefineConfig, Refiner, ShrinkRule, UncertainThreshold,
-    UncertaintyUpdate,
+    ClickConfig, Convergence, HostPass, Placement, RefineConfig, Refiner, ShrinkRule,
+    UncertainThreshold, UncertaintyUpdate, refine_clicks,
 };
+use uncertsam_sam::PromptBatch;
 
 use crate::{boxes, first_pass, ground_truth, tiny, values};
 
@@ -161,6 +162,51 @@ fn click_refinement_reports_curves_and_noc() {
     // Click refinement without a ground truth is an error, not a panic.
     let r = Refiner::new(clicks(Placement::Error, 1), &sam).expect("refiner");
     assert!(r.refine(&sam, &emb, &boxes(), &first, None, 0).is_err());
+}
+
+/// All masks clicking together (their prompts decoded in one call per round) give each mask
+/// the clicks and curve it gets clicking alone, for the deterministic placements, with and
+/// without the mask prompt and the agreement stop.
+#[test]
+fn batched_clicks_equal_one_mask_at_a_time() {
+    let (sam, emb) = tiny();
+    let side = sam.config().low_res_size();
+    let host = first_pass(&sam, &emb, false).to_host(side).expect("host");
+    let gt = ground_truth(&emb);
+    let rows = boxes();
+    for placement in [Placement::Uncertainty, Placement::Error] {
+        for (mask_input, stop_agreement) in [(false, None), (true, Some(0.99))] {
+            let config = ClickConfig {
+                placement,
+                max_clicks: 4,
+                threshold: UncertainThreshold::default(),
+                mask_input,
+                update: UncertaintyUpdate::Entropy,
+                stop_agreement,
+            };
+            let together =
+                refine_clicks(&sam, &emb, &rows, &host, &gt, &config, 3).expect("together");
+            for (i, curve) in together.iter().enumerate() {
+                let one = HostPass {
+                    size: host.size,
+                    logits: vec![host.logits[i].clone()],
+                    uncertainty: vec![host.uncertainty[i].clone()],
+                };
+                let alone = PromptBatch {
+                    rows: vec![rows.rows[i].clone()],
+                };
+                let single = refine_clicks(&sam, &emb, &alone, &one, &gt[i..=i], &config, 3)
+                    .expect("alone")
+                    .remove(0);
+                let what = format!("{placement:?} mask {i} mask_input {mask_input}");
+                assert_eq!(curve.clicks, single.clicks, "{what}");
+                assert_eq!(curve.ious.len(), single.ious.len(), "{what}");
+                for (a, b) in curve.ious.iter().zip(&single.ious) {
+                    assert_eq!(a, b, "{what}");
+                }
+            }
+        }
+    }
 }
 
 #[test]

@@ -122,12 +122,12 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
     let copy = TrainArgs {
         out: dir.path().join("copy"),
         init: Some(init.clone()),
-        finetune_epochs: Some(0),
+        finetune: Some(Vec::new()),
         ..first.clone()
     };
     let copied = run(&copy).expect("run from --init");
     let m = &copied.manifest;
-    assert!(m.train.is_none() && m.finetune.is_none());
+    assert!(m.train.is_none() && m.finetune.is_empty());
     let info = m.init.as_ref().expect("init recorded");
     let bytes = std::fs::read(&init).expect("init bytes");
     let hex: String = sha2::Sha256::digest(&bytes)
@@ -146,11 +146,13 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
     // One fine-tuning epoch moves the weights but not the frozen random-Fourier matrix.
     let tune = TrainArgs {
         out: dir.path().join("tune"),
-        finetune_epochs: Some(1),
+        finetune: Some(vec!["1x4@1e-3".parse().expect("spec")]),
         ..copy
     };
     let tuned = run(&tune).expect("fine-tuning run");
-    let stage = tuned.manifest.finetune.as_ref().expect("fine-tuning stage");
+    let [stage] = tuned.manifest.finetune.as_slice() else {
+        panic!("one fine-tuning stage expected");
+    };
     assert_eq!(stage.curve.loss_per_epoch.len(), 1);
     assert!(stage.curve.loss_per_epoch[0].is_finite());
     assert_eq!(stage.seed, uncertsam_train::FINETUNE_SEED_OFFSET);

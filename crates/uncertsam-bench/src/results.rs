@@ -77,15 +77,20 @@ pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Resu
             m["parameters"],
             m["wall_time_s"]["total"].as_f64().unwrap_or(f64::NAN)
         );
-        let init = &m["init"]["manifest"];
-        if let Some(command) = init["command"].as_str() {
+        // The chain of `--init` runs, newest first.
+        let mut stage = m;
+        while let Some(command) = stage["init"]["manifest"]["command"].as_str() {
+            let init = &stage["init"];
             let _ = writeln!(
                 md,
                 "It started from `{}` (SHA-256 `{}`), trained by `{command}` ({:.0} s).\n",
-                m["init"]["path"].as_str().unwrap_or("?"),
-                m["init"]["sha256"].as_str().unwrap_or("?"),
-                init["wall_time_s"]["total"].as_f64().unwrap_or(f64::NAN)
+                init["path"].as_str().unwrap_or("?"),
+                init["sha256"].as_str().unwrap_or("?"),
+                init["manifest"]["wall_time_s"]["total"]
+                    .as_f64()
+                    .unwrap_or(f64::NAN)
             );
+            stage = &init["manifest"];
         }
         md.push_str("| split | masks | box-prompt IoU |\n|---|---|---|\n");
         for s in m["box_iou"].as_array().into_iter().flatten() {

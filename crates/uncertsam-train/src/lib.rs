@@ -47,11 +47,12 @@
 //!
 //! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha
 //! streams seeded by `--seed`, and saving and reloading a model is exact. The weights are not
-//! bit-reproducible, though: burn 0.21's autodiff does not sum gradients in the same order on
-//! every run, so two runs with one seed differ in the last bits after the first steps (measured:
-//! up to 1e-5 in the logits after a few steps, also on one thread; test
+//! bit-reproducible, though: two training runs with one seed in one process differ in the last
+//! bits after the first steps (measured: up to 1e-5 in the logits after a few steps, also with
+//! `RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1`; test
 //! `a_chain_of_init_runs_matches_one_run_with_all_stages`), and the difference grows over a long
-//! run. A retrain follows the same recipe and should score close to, not equal to, the
+//! run. The source is somewhere in the backward pass or the optimiser step on burn 0.21 and is
+//! not located yet (the autodiff tape's traversal order reads as deterministic). A retrain follows the same recipe and should score close to, not equal to, the
 //! committed weights.
 
 pub mod data;
@@ -448,7 +449,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
 
     // Fine-tuning stages on more images, each from a warm-up and a fresh cosine schedule. Every
     // stage draws from the same stream seed, so a chain of `--init` runs of one stage each
-    // follows the same recipe as one run with all the stages (equal up to autodiff's
+    // follows the same recipe as one run with all the stages (equal up to the training's
     // run-to-run noise, see the crate docs).
     let mut trained = trained;
     let mut finetune = Vec::with_capacity(stages.len());

@@ -161,9 +161,9 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
 }
 
 /// The committed default was made as a chain of one-stage `--init` runs; the default command
-/// runs all the stages at once. Reloading a saved model is exact, but burn's autodiff does not
-/// sum gradients in the same order on every run (two identical runs already differ in the last
-/// bits, even on one thread), so the chain is compared with the one run at the size of that
+/// runs all the stages at once. Reloading a saved model is exact, but training is not
+/// bit-reproducible (two identical runs already differ in the last bits, even on one thread;
+/// see the crate docs), so the chain is compared with the one run at the size of that
 /// run-to-run noise.
 #[test]
 fn a_chain_of_init_runs_matches_one_run_with_all_stages() {

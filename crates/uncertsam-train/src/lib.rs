@@ -51,8 +51,10 @@
 //! bits after the first steps (measured: up to 1e-5 in the logits after a few steps, also with
 //! `RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1`; test
 //! `a_chain_of_init_runs_matches_one_run_with_all_stages`), and the difference grows over a long
-//! run. The source is somewhere in the backward pass or the optimiser step on burn 0.21 and is
-//! not located yet (the autodiff tape's traversal order reads as deterministic). A retrain follows the same recipe and should score close to, not equal to, the
+//! run. The source is burn 0.21's backward pass on ndarray: a forward pass of the same weights
+//! is bit-identical run to run, the gradients of the first backward pass already differ (by
+//! about 5e-8, also on one thread); the exact op is not located yet (the autodiff tape's
+//! traversal order reads as deterministic). A retrain follows the same recipe and should score close to, not equal to, the
 //! committed weights.
 
 pub mod data;

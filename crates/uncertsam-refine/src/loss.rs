@@ -17,6 +17,17 @@ pub struct SamLoss<B: Backend> {
     pub total: Tensor<B, 1>,
 }
 
+/// `log(1 + exp(-|x|))`, its gradient `-sign(x) sigmoid(-|x|)` applied by a multiplication
+/// (straight-through, same value). burn-ndarray's `log1p` backward multiplies by an approximate
+/// SIMD reciprocal on the address-aligned part of the buffer only, so autodiff's gradient varied
+/// from run to run; this one does not (as `uncertsam_train::loss::softplus_neg_abs`, which this
+/// crate may not depend on).
+pub fn softplus_neg_abs<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
+    let a = x.clone().detach().abs().neg();
+    let grad = sigmoid(a.clone()) * x.clone().detach().sign().neg();
+    a.exp().log1p() + (x.clone() - x.detach()) * grad
+}
+
 /// The SAM loss of `logits` against `gt` in {0, 1}; `iou_pred` is the IoU head's output.
 ///
 /// # Shapes
@@ -31,7 +42,7 @@ pub fn sam_loss<B: Backend>(
     let p = sigmoid(logits.clone());
     // Stable BCE with logits: max(x, 0) - x y + log(1 + exp(-|x|)).
     let ce = logits.clone().clamp_min(0.0) - logits.clone() * gt.clone()
-        + logits.clone().abs().neg().exp().log1p();
+        + softplus_neg_abs(logits.clone());
     let p_t = p.clone() * gt.clone() + (p.clone().neg() + 1.0) * (gt.clone().neg() + 1.0);
     let alpha_t = gt.clone() * alpha + (gt.clone().neg() + 1.0) * (1.0 - alpha);
     let focal = (ce * (p_t.neg() + 1.0).powf_scalar(gamma) * alpha_t).mean();
@@ -67,6 +78,35 @@ mod tests {
     use super::*;
 
     type B = burn::backend::NdArray<f32>;
+    type A = burn::backend::Autodiff<B>;
+
+    fn loss_grad() -> Vec<f32> {
+        // Large enough for burn-ndarray's SIMD kernels.
+        let n = 2 * 64 * 64;
+        let v: Vec<f32> = (0..n)
+            .map(|i| (i * 7919 % 1001) as f32 / 100.0 - 5.0)
+            .collect();
+        let g: Vec<f32> = (0..n).map(|i| ((i * 13) % 3 == 0) as u8 as f32).collect();
+        let dev = Default::default();
+        let x = Tensor::<A, 3>::from_data(TensorData::new(v, [2, 64, 64]), &dev).require_grad();
+        let gt = Tensor::<A, 3>::from_data(TensorData::new(g, [2, 64, 64]), &dev);
+        let iou = Tensor::<A, 1>::from_data(TensorData::new(vec![0.5f32, 0.5], [2]), &dev);
+        let grads = sam_loss(x.clone(), iou, gt).total.backward();
+        x.grad(&grads)
+            .expect("grad")
+            .into_data()
+            .to_vec()
+            .expect("f32")
+    }
+
+    /// The loss's gradient is the same on every run (it was not through `log1p`'s backward).
+    #[test]
+    fn the_gradient_repeats_exactly() {
+        let first = loss_grad();
+        for _ in 0..10 {
+            assert_eq!(loss_grad(), first);
+        }
+    }
 
     fn scalar(t: Tensor<B, 1>) -> f32 {
         t.into_scalar()

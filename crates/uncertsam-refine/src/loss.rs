@@ -17,11 +17,14 @@ pub struct SamLoss<B: Backend> {
     pub total: Tensor<B, 1>,
 }
 
-/// `log(1 + exp(-|x|))`, its gradient `-sign(x) sigmoid(-|x|)` applied by a multiplication
-/// (straight-through, same value). burn-ndarray's `log1p` backward multiplies by an approximate
-/// SIMD reciprocal on the address-aligned part of the buffer only, so autodiff's gradient varied
-/// from run to run; this one does not (as `uncertsam_train::loss::softplus_neg_abs`, which this
-/// crate may not depend on).
+/// `log(1 + exp(-|x|))` (the stable BCE's softplus term), its gradient `-sign(x) sigmoid(-|x|)`
+/// computed in the forward pass and applied by a multiplication (straight-through:
+/// `value + g (x - x)`, the same value). Used by this loss and by `uncertsam-train`'s.
+///
+/// burn-ndarray's backward of `log1p` (and of `log`) multiplies by `recip`, whose SIMD kernel is
+/// an approximate reciprocal while unaligned head and tail elements take the exact scalar path;
+/// which elements are which depends on the buffer's address, so autodiff's gradient changed from
+/// run to run (by up to 2e-5) and training was not reproducible.
 pub fn softplus_neg_abs<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
     let a = x.clone().detach().abs().neg();
     let grad = sigmoid(a.clone()) * x.clone().detach().sign().neg();
@@ -97,6 +100,39 @@ mod tests {
             .into_data()
             .to_vec()
             .expect("f32")
+    }
+
+    fn softplus_grad(f: impl Fn(Tensor<A, 3>) -> Tensor<A, 3>) -> (Vec<f32>, Vec<f32>) {
+        let n = 3 * 64 * 64;
+        let v: Vec<f32> = (0..n)
+            .map(|i| (i * 7919 % 1001) as f32 / 100.0 - 5.0)
+            .collect();
+        let x = Tensor::<A, 3>::from_data(TensorData::new(v, [3, 64, 64]), &Default::default())
+            .require_grad();
+        let y = f(x.clone());
+        let value = y.clone().into_data().to_vec().expect("f32");
+        let g = y.sum().backward();
+        let grad = x.grad(&g).expect("grad").into_data().to_vec().expect("f32");
+        (value, grad)
+    }
+
+    /// The straight-through softplus has the plain expression's value exactly, its gradient
+    /// (which autodiff computes through an approximate SIMD reciprocal, to about 1e-4), and the
+    /// same gradient on every run.
+    #[test]
+    fn softplus_neg_abs_matches_the_plain_expression_and_repeats() {
+        let (plain_value, plain_grad) = softplus_grad(|x| x.abs().neg().exp().log1p());
+        let (value, grad) = softplus_grad(softplus_neg_abs);
+        assert_eq!(value, plain_value);
+        let worst = grad
+            .iter()
+            .zip(&plain_grad)
+            .map(|(a, b)| (a - b).abs())
+            .fold(0f32, f32::max);
+        assert!(worst < 1e-3, "gradient differs by {worst}");
+        for _ in 0..10 {
+            assert_eq!(softplus_grad(softplus_neg_abs).1, grad);
+        }
     }
 
     /// The loss's gradient is the same on every run (it was not through `log1p`'s backward).

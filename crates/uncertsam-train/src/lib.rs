@@ -48,7 +48,7 @@
 //! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha
 //! streams seeded by `--seed`, saving and reloading a model is exact, and one seed gives the same
 //! weights, byte for byte, on one machine (tested: two runs, and a chain of `--init` runs
-//! against one run). That needed [`loss::softplus_neg_abs`]: burn-ndarray's backward of
+//! against one run). That needed `uncertsam_refine::softplus_neg_abs` in the loss: burn-ndarray's backward of
 //! `log1p` multiplies by an approximate SIMD reciprocal whose split into SIMD and exact scalar
 //! elements depends on the buffer's address, which made the gradients differ from run to run.
 //! The committed default was trained before that fix, so a retrain follows its recipe with
@@ -417,8 +417,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
 
     // Main model: trained from scratch, or loaded from `--init`.
     let model = Sam::<Train>::new(&geometry, &device)?;
-    let model = init_weights(model, args.seed, PeRule::Draw);
-    let (trained, stage, init) = match &args.init {
+    let (mut trained, stage, init) = match &args.init {
         Some(path) => {
             let model = model
                 .load_checkpoint(path)
@@ -427,7 +426,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
         }
         None => {
             let (trained, curve) = train_loop(
-                model,
+                init_weights(model, args.seed, PeRule::Draw),
                 images,
                 &Embeddings::Encoder,
                 &settings,
@@ -450,7 +449,6 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
     // Fine-tuning stages on more images, each from a warm-up and a fresh cosine schedule. Every
     // stage draws from the same stream seed, so a chain of `--init` runs of one stage each
     // gives the weights of one run with all the stages (tested).
-    let mut trained = trained;
     let mut finetune = Vec::with_capacity(stages.len());
     for (k, spec) in stages.iter().enumerate() {
         let set = &all[..spec.images.min(all.len())];

@@ -3,6 +3,7 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::{relu, sigmoid};
+use uncertsam_refine::softplus_neg_abs;
 
 /// Weight of the focal term.
 pub const FOCAL_WEIGHT: f32 = 20.0;
@@ -51,20 +52,6 @@ pub fn mask_terms<B: Backend>(logits: Tensor<B, 4>, gt: Tensor<B, 4>) -> MaskTer
     }
 }
 
-/// `log(1 + exp(-|x|))` with the gradient `-sign(x) sigmoid(-|x|)` computed in the forward pass
-/// and applied by a multiplication (straight-through: `value + g (x - x)`, the same value).
-///
-/// burn-ndarray's backward of `log1p` (and of `log`) multiplies by `recip`, whose SIMD kernel is
-/// an approximate reciprocal while unaligned head and tail elements take the exact scalar path;
-/// which elements are which depends on the buffer's address, so the gradient changed from run to
-/// run (by up to 2e-5 here) and training was not reproducible.
-pub fn softplus_neg_abs<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let a = x.clone().detach().abs().neg();
-    let value = a.clone().exp().log1p();
-    let grad = sigmoid(a) * x.clone().detach().sign().neg();
-    value + (x.clone() - x.detach()) * grad
-}
-
 /// The mask part of the loss per mask and token, `[b, t]`: `20 focal + dice`.
 pub fn mask_loss<B: Backend>(terms: &MaskTerms<B>) -> Tensor<B, 2> {
     terms.focal.clone() * FOCAL_WEIGHT + terms.dice.clone()
@@ -81,45 +68,6 @@ mod tests {
     use burn::backend::NdArray;
 
     type T = NdArray<f32>;
-
-    type A = burn::backend::Autodiff<T>;
-
-    fn logits() -> Tensor<A, 4> {
-        // Large enough for burn-ndarray's SIMD kernels, with both signs and a zero.
-        let v: Vec<f32> = (0..3 * 64 * 64)
-            .map(|i| (i * 7919 % 1001) as f32 / 100.0 - 5.0)
-            .collect();
-        Tensor::<A, 4>::from_data(TensorData::new(v, [3, 1, 64, 64]), &Default::default())
-            .require_grad()
-    }
-
-    fn grad_of(f: impl Fn(Tensor<A, 4>) -> Tensor<A, 4>) -> (Vec<f32>, Vec<f32>) {
-        let x = logits();
-        let y = f(x.clone());
-        let value = y.clone().into_data().to_vec().expect("f32");
-        let g = y.sum().backward();
-        let grad = x.grad(&g).expect("grad").into_data().to_vec().expect("f32");
-        (value, grad)
-    }
-
-    /// The straight-through softplus has the plain expression's value exactly, its gradient
-    /// (which autodiff computes through an approximate SIMD reciprocal, to about 1e-4), and the
-    /// same gradient on every run.
-    #[test]
-    fn softplus_neg_abs_matches_the_plain_expression_and_repeats() {
-        let (plain_value, plain_grad) = grad_of(|x| x.abs().neg().exp().log1p());
-        let (value, grad) = grad_of(softplus_neg_abs);
-        assert_eq!(value, plain_value);
-        let worst = grad
-            .iter()
-            .zip(&plain_grad)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst < 1e-3, "gradient differs by {worst}");
-        for _ in 0..10 {
-            assert_eq!(grad_of(softplus_neg_abs).1, grad);
-        }
-    }
 
     #[test]
     fn confident_correct_logits_give_small_loss_and_iou_one() {

@@ -142,7 +142,8 @@ pub fn refine_clicks<B: Backend>(
 }
 
 /// Decodes `(mask, row)` pairs, one decoder call per prompt structure (points, box, mask);
-/// returns `(mask, logits)` in the input order.
+/// returns `(mask, logits)` grouped by structure (each mask's update is its own, so the order
+/// does not matter).
 fn decode_grouped<B: Backend>(
     ctx: &Ctx<'_, B>,
     pending: Vec<(usize, PromptRow)>,
@@ -161,8 +162,6 @@ fn decode_grouped<B: Backend>(
         let logits = decode_rows(ctx.sam, ctx.embedding, rows)?;
         out.extend(masks.into_iter().zip(logits));
     }
-    let order: Vec<usize> = pending.iter().map(|(i, _)| *i).collect();
-    out.sort_by_key(|(i, _)| order.iter().position(|o| o == i));
     Ok(out)
 }
 

@@ -2,7 +2,10 @@
 //! The image encoder is SAM's ViT or MobileSAM's TinyViT; both share the prompt encoder and
 //! the mask decoder.
 
+use std::borrow::Borrow;
+
 use burn::module::Module;
+
 use burn::prelude::*;
 use image::RgbImage;
 
@@ -161,7 +164,11 @@ impl<B: Backend> Sam<B> {
     /// [`Sam::embed`] of several images, `batch` at a time through the encoder (each image is
     /// padded to the square model input, so any sizes batch). Every embedding equals `embed`
     /// of its image (tested).
-    pub fn embed_many(&self, images: &[RgbImage], batch: usize) -> Vec<ImageEmbedding<B>> {
+    pub fn embed_many(
+        &self,
+        images: &[impl Borrow<RgbImage>],
+        batch: usize,
+    ) -> Vec<ImageEmbedding<B>> {
         let device = self.device();
         let c = self.config();
         let mut out = Vec::with_capacity(images.len());
@@ -169,6 +176,7 @@ impl<B: Backend> Sam<B> {
             let mut inputs = Vec::with_capacity(chunk.len());
             let mut sizes = Vec::with_capacity(chunk.len());
             for image in chunk {
+                let image = image.borrow();
                 let resized = resize_longest_side(image, c.img_size);
                 inputs.push(to_model_input::<B>(&resized, c, &device));
                 sizes.push((

@@ -8,13 +8,12 @@ use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
+use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use uncertsam_sam::{
-    ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam, resize_longest_side, to_model_input,
-};
+use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam, preprocess_shape};
 
 use crate::data::{
     ClickGrid, FLIPS, Flip, TrainImage, box_prompts, corrective_clicks, flipped, point_prompts,
@@ -255,46 +254,23 @@ fn embed_batch(
     items: &[(usize, Flip, TrainImage)],
     source: &Embeddings<'_>,
 ) -> Vec<ImageEmbedding<Train>> {
-    let c = model.config();
-    let device = model.device();
-    let sizes: Vec<([usize; 2], [usize; 2])> = items
-        .iter()
-        .map(|(_, _, it)| {
-            let r = resize_longest_side(&it.image, c.img_size);
-            (
-                [r.height() as usize, r.width() as usize],
-                [it.image.height() as usize, it.image.width() as usize],
-            )
-        })
-        .collect();
-    let embeddings: Vec<Tensor<Train, 4>> = match source {
+    match source {
         Embeddings::Encoder => {
-            let inputs: Vec<Tensor<Train, 4>> = items
-                .iter()
-                .map(|(_, _, it)| {
-                    to_model_input::<Train>(&resize_longest_side(&it.image, c.img_size), c, &device)
-                })
-                .collect();
-            let all = model.image_encoder.forward(Tensor::cat(inputs, 0));
-            let [n, d, eh, ew] = all.dims();
-            (0..n)
-                .map(|i| all.clone().slice([i..i + 1, 0..d, 0..eh, 0..ew]))
-                .collect()
+            let images: Vec<&RgbImage> = items.iter().map(|(_, _, it)| &it.image).collect();
+            model.embed_many(&images, images.len())
         }
         Embeddings::Frozen(cache) => items
             .iter()
-            .map(|(i, f, _)| Tensor::from_inner(cache[*i][*f as usize].clone()))
+            .map(|(i, f, it)| {
+                let [h, w] = [it.image.height() as usize, it.image.width() as usize];
+                ImageEmbedding {
+                    embeddings: Tensor::from_inner(cache[*i][*f as usize].clone()),
+                    input_size: preprocess_shape(h, w, model.config().img_size),
+                    original_size: [h, w],
+                }
+            })
             .collect(),
-    };
-    embeddings
-        .into_iter()
-        .zip(sizes)
-        .map(|(embeddings, (input_size, original_size))| ImageEmbedding {
-            embeddings,
-            input_size,
-            original_size,
-        })
-        .collect()
+    }
 }
 
 /// Trains `model` on `images` with random flips and the box / point prompt mix; `label` names
@@ -374,18 +350,11 @@ pub fn train_loop(
 
 /// Embeddings of every image under every flip, from the frozen encoder of `model`.
 pub fn precompute_embeddings(model: &Sam<Cpu>, images: &[TrainImage]) -> Vec<Vec<Tensor<Cpu, 4>>> {
-    let c = model.config();
-    let device = model.device();
     images
         .iter()
         .map(|it| {
             (0..FLIPS)
-                .map(|f| {
-                    let img = flipped(it, f).image;
-                    let input =
-                        to_model_input::<Cpu>(&resize_longest_side(&img, c.img_size), c, &device);
-                    model.image_encoder.forward(input)
-                })
+                .map(|f| model.embed(&flipped(it, f).image).embeddings)
                 .collect()
         })
         .collect()

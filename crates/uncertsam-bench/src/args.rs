@@ -80,9 +80,10 @@ pub struct BenchArgs {
     /// any N. Default: the number of cores, at most 4 (1 with `--shard` or `--backend cuda`).
     #[arg(long)]
     pub jobs: Option<usize>,
-    /// No progress bars (the worker processes of `--jobs` but the first).
+    /// A worker process of `--jobs` other than the first: no progress bar and no setup notes
+    /// (the first worker prints them once); skipped samples are still reported by every worker.
     #[arg(long, hide = true)]
-    pub no_progress: bool,
+    pub secondary_worker: bool,
     /// A few images per split (what CI runs).
     #[arg(long)]
     pub quick: bool,
@@ -122,6 +123,24 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
         return Err(format!("--shard `{s}`: need 0 <= i < n"));
     }
     Ok((i, n))
+}
+
+impl BenchArgs {
+    /// Prints a setup note (a skipped estimator or variant) once per run: not in secondary
+    /// workers. The line goes out in one write, so workers' lines never interleave mid-line.
+    pub fn note(&self, message: impl std::fmt::Display) {
+        if !self.secondary_worker {
+            log_line(format_args!("note: {message}"));
+        }
+    }
+}
+
+/// Prints `message` and a newline to stderr in one write, so the lines of concurrent worker
+/// processes never interleave mid-line.
+pub fn log_line(message: impl std::fmt::Display) {
+    use std::io::Write as _;
+    let line = format!("{message}\n");
+    let _ = std::io::stderr().lock().write_all(line.as_bytes());
 }
 
 #[cfg(test)]

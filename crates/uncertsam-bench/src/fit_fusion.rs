@@ -222,14 +222,7 @@ fn epoch_order(n: usize, epochs: usize, seed: u64) -> Vec<usize> {
 }
 
 fn save_atomic<B: Backend>(fusion: &uncertsam_refine::DenseFusion<B>, path: &Path) -> Result<()> {
-    let dir = path.parent().context("weights path has no directory")?;
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default()
-    ));
+    let tmp = uncertsam_data::atomic::prepare(path)?;
     fusion.save(&tmp)?;
-    std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))
+    Ok(uncertsam_data::atomic::commit(&tmp, path)?)
 }

@@ -178,10 +178,10 @@ pub fn bench_laplace<B: Backend>(
 pub fn bench_variance_net(args: &BenchArgs) -> Option<EstimatorConfig> {
     let dir = default_fitted_dir("variance_net");
     if !crate::run::uses_embedded_model(args) || !dir.join("variance_net.json").exists() {
-        eprintln!(
-            "note: skipping `variance_net`: no trained head for this model in {}",
+        args.note(format_args!(
+            "skipping `variance_net`: no trained head for this model in {}",
             dir.display()
-        );
+        ));
         return None;
     }
     Some(EstimatorConfig::VarianceNet(VarianceNetFiles { dir }))

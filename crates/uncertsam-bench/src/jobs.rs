@@ -58,7 +58,7 @@ pub fn run_workers(
             .env("RAYON_NUM_THREADS", threads.to_string())
             .stdout(Stdio::piped());
         if j > 0 {
-            cmd.arg("--no-progress");
+            cmd.arg("--secondary-worker");
         }
         let child = cmd
             .spawn()

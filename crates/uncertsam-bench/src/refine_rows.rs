@@ -177,7 +177,7 @@ impl<B: Backend> RefinePlan<B> {
             plan.drivers.push((name.clone(), refiners));
         }
         for s in &plan.skipped {
-            eprintln!("note: skipping {s}");
+            args.note(format_args!("skipping {s}"));
         }
         Ok(plan)
     }
@@ -242,7 +242,7 @@ impl<B: Backend> RefinePlan<B> {
                                 m.id,
                                 part.variant
                             );
-                            eprintln!("refinement failed: {msg}");
+                            crate::args::log_line(format_args!("refinement failed: {msg}"));
                             part.errors.push(msg);
                         }
                     }

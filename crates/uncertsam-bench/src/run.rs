@@ -307,10 +307,10 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
         .unwrap_or_default();
     members.sort();
     if members.is_empty() || !uses_embedded_model(args) {
-        eprintln!(
-            "note: skipping `ensemble`: no members for this model in {}",
+        args.note(format_args!(
+            "skipping `ensemble`: no members for this model in {}",
             dir.display()
-        );
+        ));
         return None;
     }
     Some(EstimatorConfig::Ensemble(EnsembleConfig {
@@ -433,7 +433,7 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
         let split = match UncertSamSplit::open(&args.data, &dataset, &args.split) {
             Ok(s) => s,
             Err(e) => {
-                eprintln!("skipping dataset {dataset}: {e}");
+                crate::args::log_line(format_args!("skipping dataset {dataset}: {e}"));
                 continue;
             }
         };
@@ -443,7 +443,7 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
             split.len()
         };
         let mine: Vec<usize> = (0..n).filter(|i| i % shards == shard).collect();
-        let bar = if args.no_progress {
+        let bar = if args.secondary_worker {
             ProgressBar::hidden()
         } else {
             ProgressBar::new(mine.len() as u64)
@@ -476,7 +476,9 @@ pub fn run<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(usize, u
                 Err(e) => {
                     bad += 1;
                     let msg = format!("{e:#}");
-                    bar.suspend(|| eprintln!("skipping {dataset} #{index}: {msg}"));
+                    bar.suspend(|| {
+                        crate::args::log_line(format_args!("skipping {dataset} #{index}: {msg}"))
+                    });
                     Part {
                         dataset: dataset.clone(),
                         index,

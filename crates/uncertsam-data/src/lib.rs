@@ -29,6 +29,7 @@
 //! The layouts, the RLE convention and the seed rule are documented in `docs/data-format.md`.
 
 pub mod annotations;
+pub mod atomic;
 mod datasets;
 mod error;
 mod folder;

@@ -253,7 +253,7 @@ pub fn generate(
         });
     }
     let json = serde_json::to_vec_pretty(config).map_err(|e| DataError::io(out_dir, e.into()))?;
-    write::write_atomic(&out_dir.join("synth-config.json"), &json)?;
+    crate::atomic::write(&out_dir.join("synth-config.json"), &json)?;
     Ok(SynthSummary { splits })
 }
 

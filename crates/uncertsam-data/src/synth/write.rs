@@ -1,7 +1,6 @@
 //! Writing one split in the UncertSAM layout, every file atomically (temporary file + rename).
 
 use std::collections::HashSet;
-use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use image::RgbImage;
@@ -19,18 +18,6 @@ pub(crate) fn encode_jpeg(image: &RgbImage, quality: u8) -> Result<Vec<u8>, imag
     let mut jpeg = Vec::new();
     image::codecs::jpeg::JpegEncoder::new_with_quality(&mut jpeg, quality).encode_image(image)?;
     Ok(jpeg)
-}
-
-/// Writes `bytes` to `path` through a temporary file in the same directory.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), DataError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| DataError::io(dir, e))?;
-    let mut tmp_name = OsString::from(".");
-    tmp_name.push(path.file_name().unwrap_or_default());
-    tmp_name.push(".tmp");
-    let tmp = dir.join(tmp_name);
-    std::fs::write(&tmp, bytes).map_err(|e| DataError::io(&tmp, e))?;
-    std::fs::rename(&tmp, path).map_err(|e| DataError::io(path, e))
 }
 
 pub(crate) struct SplitWriter {
@@ -59,7 +46,7 @@ impl SplitWriter {
         masks: &[Mask],
     ) -> Result<(), DataError> {
         let path = self.images_dir.join(format!("{image_id:08}.jpg"));
-        write_atomic(&path, jpeg)?;
+        crate::atomic::write(&path, jpeg)?;
         self.written.insert(path);
         for (k, mask) in masks.iter().enumerate() {
             self.annotations.push(Annotation {
@@ -83,7 +70,7 @@ impl SplitWriter {
         };
         let json = serde_json::to_vec(&file)
             .map_err(|e| DataError::io(&self.annotations_path, e.into()))?;
-        write_atomic(&self.annotations_path, &json)?;
+        crate::atomic::write(&self.annotations_path, &json)?;
         let dir = &self.images_dir;
         for entry in std::fs::read_dir(dir).map_err(|e| DataError::io(dir, e))? {
             let path = entry.map_err(|e| DataError::io(dir, e))?.path();

@@ -155,7 +155,8 @@ impl Default for TrainArgs {
 /// `manifest.json`: how the weights were made and how well they do.
 #[derive(Clone, Debug, Serialize)]
 pub struct Manifest {
-    /// The command line that produced the files.
+    /// The command line that produced the files, the program by its file name (the path of
+    /// the build directory says nothing about how the files were made).
     pub command: String,
     /// `--seed`.
     pub seed: u64,
@@ -592,7 +593,7 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());
     let manifest = Manifest {
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: command_line(),
         seed: args.seed,
         quick,
         data: DataInfo {
@@ -639,4 +640,21 @@ pub fn run(args: &TrainArgs) -> anyhow::Result<TrainReport> {
         members,
         out: out.clone(),
     })
+}
+
+/// This process's command line with the program's directory dropped: `uncertsam train ...`.
+fn command_line() -> String {
+    let mut args = std::env::args();
+    let program = args
+        .next()
+        .map(|p| {
+            std::path::Path::new(&p)
+                .file_name()
+                .map_or(p.clone(), |n| n.to_string_lossy().into_owned())
+        })
+        .unwrap_or_default();
+    std::iter::once(program)
+        .chain(args)
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -15,12 +15,13 @@ use rand::seq::SliceRandom;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_data::{Sample, SampleSource, UncertSamSplit};
 use uncertsam_estimate::{
-    EncodedImage, EstimatorConfig, Fit, FitSample, LaplaceConfig, LaplaceFiles, Persist, Segmenter,
-    TrainSample, UncertaintyEstimator, VarianceNet, VarianceNetConfig, VarianceNetEstimator,
-    VarianceNetFiles, VarianceTrainConfig, train_variance_net,
+    EncodedImage, EstimatorConfig, Fit, FitSample, LaplaceConfig, LaplaceEstimator, LaplaceFiles,
+    Persist, Segmenter, TrainSample, UncertaintyEstimator, VarianceNet, VarianceNetConfig,
+    VarianceNetEstimator, VarianceNetFiles, VarianceTrainConfig, train_variance_net,
 };
 
 use crate::args::{BenchArgs, PromptKind};
+use crate::fit_cache::FitCache;
 use crate::run::{load_embedded_model, project_root, prompt_rows};
 
 /// Clean training images the benchmark fits Laplace on when no fitted posterior is embedded
@@ -134,8 +135,9 @@ pub fn default_fitted_dir(name: &str) -> PathBuf {
 }
 
 /// The benchmark's `laplace_probit` / `laplace_paper`: loaded from
-/// `fixtures/default/<name>/` for the embedded model when present, else fitted on the fly on
-/// the first [`LAPLACE_FIT_IMAGES`] clean training images.
+/// `fixtures/default/<name>/` for the embedded model when present, else fitted on the first
+/// [`LAPLACE_FIT_IMAGES`] clean training images once per run (`<out>/fitted/<name>/`, see
+/// [`FitCache`]) and loaded from there.
 pub fn bench_laplace<B: Backend>(
     sam: &dyn Segmenter<B>,
     args: &BenchArgs,
@@ -166,11 +168,53 @@ pub fn bench_laplace<B: Backend>(
     } else {
         LAPLACE_FIT_IMAGES
     };
-    let mut data = fit_samples(sam, &args.data, Some(images), args.seed)?;
-    let fitted = config
-        .fit(sam, &mut data, &mut ChaCha8Rng::seed_from_u64(args.seed))
-        .with_context(|| format!("fitting {name} on Synth-Clean/train"))?;
-    Ok(Box::new(fitted))
+    let cache = FitCache::for_run(
+        args,
+        name,
+        images,
+        uncertsam_estimate::LAPLACE_ESTIMATOR_FILE,
+    );
+    if !cache.is_fresh() {
+        crate::args::log_line(format_args!(
+            "fitting {name} on {images} clean training images into {}",
+            cache.dir().display()
+        ));
+        let mut data = fit_samples(sam, &args.data, Some(images), args.seed)?;
+        let fitted = config
+            .fit(sam, &mut data, &mut ChaCha8Rng::seed_from_u64(args.seed))
+            .with_context(|| format!("fitting {name} on Synth-Clean/train"))?;
+        cache.publish(|dir| Ok(<LaplaceEstimator as Persist<B>>::save(&fitted, dir)?))?;
+    }
+    let files = LaplaceFiles {
+        dir: cache.dir().to_path_buf(),
+        predictive: Some(config.predictive),
+    };
+    EstimatorConfig::Laplace(files)
+        .build(sam)
+        .with_context(|| format!("loading {}", cache.dir().display()))
+}
+
+/// Fits, once, the Laplace variants this run selects and must fit itself (see [`FitCache`]),
+/// so that the workers of `--jobs` load them instead of each fitting its own.
+pub fn prefit_laplace<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<()> {
+    let names: Vec<&str> = crate::run::selected_estimators(args)?
+        .into_iter()
+        .filter(|n| n.starts_with("laplace"))
+        .filter(|n| {
+            !(crate::run::uses_embedded_model(args)
+                && default_fitted_dir(n)
+                    .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
+                    .exists())
+        })
+        .collect();
+    if names.is_empty() {
+        return Ok(());
+    }
+    let (sam, _) = crate::run::load_model::<B>(args, device)?;
+    for name in names {
+        bench_laplace(&sam, args, name)?;
+    }
+    Ok(())
 }
 
 /// The benchmark's `variance_net`: `fixtures/default/variance_net/` for the embedded model,

@@ -31,14 +31,17 @@ pub fn effective(args: &BenchArgs) -> usize {
 
 /// Runs `args` as `jobs` worker processes and waits for them; `bench_args` are the command-line
 /// arguments the user gave to `bench` (each worker gets them plus `--shard j/N --jobs 1 --resume
-/// --out OUT`). Returns the images done and skipped as bad, summed over the workers. The caller
-/// merges.
+/// --out OUT`); `before` runs after the run directory is prepared and before any worker starts
+/// (the caller fits there what every worker would otherwise fit). Returns the images done and
+/// skipped as bad, summed over the workers. The caller merges.
 pub fn run_workers(
     args: &BenchArgs,
     bench_args: &[OsString],
     jobs: usize,
+    before: impl FnOnce() -> Result<()>,
 ) -> Result<(usize, usize)> {
     crate::run::prepare(args)?;
+    before()?;
     let exe = std::env::current_exe().context("locating the uncertsam binary for --jobs")?;
     let threads = (cores() / jobs).max(1);
     let mut children = Vec::with_capacity(jobs);

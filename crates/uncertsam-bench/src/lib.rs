@@ -10,6 +10,7 @@ pub mod alloc;
 pub mod args;
 pub mod click_plots;
 pub mod estimators;
+pub mod fit_cache;
 pub mod fit_fusion;
 pub mod fitting;
 pub mod gallery;

@@ -250,7 +250,16 @@ fn bench(args: &BenchArgs, argv: &[OsString]) -> Result<ExitCode> {
     let start = std::time::Instant::now();
     let jobs = uncertsam_bench::jobs::effective(args);
     let (done, bad) = match args.backend {
-        _ if jobs > 1 => uncertsam_bench::jobs::run_workers(args, argv, jobs)?,
+        // The workers load what the parent fits once (CPU; CUDA workers fit their own).
+        BackendKind::Cpu if jobs > 1 => {
+            uncertsam_bench::jobs::run_workers(args, argv, jobs, || {
+                uncertsam_bench::fitting::prefit_laplace::<burn::backend::NdArray<f32>>(
+                    args,
+                    &Default::default(),
+                )
+            })?
+        }
+        _ if jobs > 1 => uncertsam_bench::jobs::run_workers(args, argv, jobs, || Ok(()))?,
         BackendKind::Cpu => run::run::<burn::backend::NdArray<f32>>(args, &Default::default())?,
         BackendKind::Cuda => cuda(args)?,
     };

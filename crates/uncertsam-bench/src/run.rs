@@ -319,29 +319,33 @@ fn ensemble_config(args: &BenchArgs) -> Option<EstimatorConfig> {
     }))
 }
 
-/// Builds the selected estimators (loading or fitting Laplace when selected).
-pub fn build_estimators<B: Backend>(
-    sam: &dyn Segmenter<B>,
-    args: &BenchArgs,
-) -> Result<Vec<Box<dyn BenchEstimator<B>>>> {
-    let selected: Vec<String> = if args.estimators.is_empty() {
-        ESTIMATORS.iter().map(|s| s.to_string()).collect()
-    } else {
-        args.estimators.clone()
-    };
-    if let Some(bad) = selected.iter().find(|s| !ESTIMATORS.contains(&s.as_str())) {
+/// The `--estimators` (all by default) in table order; an unknown name is an error.
+pub fn selected_estimators(args: &BenchArgs) -> Result<Vec<&'static str>> {
+    if let Some(bad) = args
+        .estimators
+        .iter()
+        .find(|s| !ESTIMATORS.contains(&s.as_str()))
+    {
         bail!(
             "unknown estimator `{bad}`; available: {}",
             ESTIMATORS.join(", ")
         );
     }
+    Ok(ESTIMATORS
+        .into_iter()
+        .filter(|n| args.estimators.is_empty() || args.estimators.iter().any(|s| s == n))
+        .collect())
+}
+
+/// Builds the selected estimators (loading or fitting Laplace when selected).
+pub fn build_estimators<B: Backend>(
+    sam: &dyn Segmenter<B>,
+    args: &BenchArgs,
+) -> Result<Vec<Box<dyn BenchEstimator<B>>>> {
     let mut out: Vec<Box<dyn BenchEstimator<B>>> = Vec::new();
     let s = args.samples.max(1);
-    for name in ESTIMATORS
-        .iter()
-        .filter(|n| selected.iter().any(|s| s == *n))
-    {
-        let config = match *name {
+    for name in selected_estimators(args)? {
+        let config = match name {
             "entropy" => Some(EstimatorConfig::Entropy),
             "iou_head" => Some(EstimatorConfig::IouHead),
             "multimask_disagreement" => Some(EstimatorConfig::MultimaskDisagreement),

@@ -134,6 +134,16 @@ pub fn default_fitted_dir(name: &str) -> PathBuf {
     project_root().join("fixtures/default").join(name)
 }
 
+/// The committed fit of Laplace variant `name` for the embedded model, if the run uses that
+/// model and the fit is there.
+fn embedded_laplace(args: &BenchArgs, name: &str) -> Option<PathBuf> {
+    let dir = default_fitted_dir(name);
+    let fitted = dir
+        .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
+        .exists();
+    (crate::run::uses_embedded_model(args) && fitted).then_some(dir)
+}
+
 /// The benchmark's `laplace_probit` / `laplace_paper`: loaded from
 /// `fixtures/default/<name>/` for the embedded model when present, else fitted on the first
 /// [`LAPLACE_FIT_IMAGES`] clean training images once per run (`<out>/fitted/<name>/`, see
@@ -149,31 +159,33 @@ pub fn bench_laplace<B: Backend>(
         "laplace_paper" => LaplaceConfig::paper(samples),
         other => bail!("`{other}` is not a Laplace variant"),
     };
-    let dir = default_fitted_dir(name);
-    if crate::run::uses_embedded_model(args)
-        && dir
-            .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
-            .exists()
-    {
-        let files = LaplaceFiles {
-            dir: dir.clone(),
-            predictive: Some(config.predictive),
-        };
-        return EstimatorConfig::Laplace(files)
-            .build(sam)
-            .with_context(|| format!("loading {}", dir.display()));
-    }
+    let dir = match embedded_laplace(args, name) {
+        Some(dir) => dir,
+        None => fit_once(sam, args, name, &config)?,
+    };
+    let files = LaplaceFiles {
+        dir: dir.clone(),
+        predictive: Some(config.predictive),
+    };
+    EstimatorConfig::Laplace(files)
+        .build(sam)
+        .with_context(|| format!("loading {}", dir.display()))
+}
+
+/// The run's own fit of Laplace variant `name` (fitted now unless a fresh one is cached).
+fn fit_once<B: Backend>(
+    sam: &dyn Segmenter<B>,
+    args: &BenchArgs,
+    name: &str,
+    config: &LaplaceConfig,
+) -> Result<PathBuf> {
     let images = if args.quick {
         QUICK_FIT_IMAGES
     } else {
         LAPLACE_FIT_IMAGES
     };
-    let cache = FitCache::for_run(
-        args,
-        name,
-        images,
-        uncertsam_estimate::LAPLACE_ESTIMATOR_FILE,
-    );
+    let marker = uncertsam_estimate::LAPLACE_ESTIMATOR_FILE;
+    let cache = FitCache::for_run(args, name, images, marker);
     if !cache.is_fresh() {
         crate::args::log_line(format_args!(
             "fitting {name} on {images} clean training images into {}",
@@ -185,13 +197,7 @@ pub fn bench_laplace<B: Backend>(
             .with_context(|| format!("fitting {name} on Synth-Clean/train"))?;
         cache.publish(|dir| Ok(<LaplaceEstimator as Persist<B>>::save(&fitted, dir)?))?;
     }
-    let files = LaplaceFiles {
-        dir: cache.dir().to_path_buf(),
-        predictive: Some(config.predictive),
-    };
-    EstimatorConfig::Laplace(files)
-        .build(sam)
-        .with_context(|| format!("loading {}", cache.dir().display()))
+    Ok(cache.dir().to_path_buf())
 }
 
 /// Fits, once, the Laplace variants this run selects and must fit itself (see [`FitCache`]),
@@ -200,12 +206,7 @@ pub fn prefit_laplace<B: Backend>(args: &BenchArgs, device: &B::Device) -> Resul
     let names: Vec<&str> = crate::run::selected_estimators(args)?
         .into_iter()
         .filter(|n| n.starts_with("laplace"))
-        .filter(|n| {
-            !(crate::run::uses_embedded_model(args)
-                && default_fitted_dir(n)
-                    .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
-                    .exists())
-        })
+        .filter(|n| embedded_laplace(args, n).is_none())
         .collect();
     if names.is_empty() {
         return Ok(());

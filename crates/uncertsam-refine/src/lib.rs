@@ -45,7 +45,7 @@ pub use fusion::{
 };
 pub use geometry::{connected_components, distance_transform, largest_component, region_centre};
 pub use iterate::{Convergence, Iterated, iterate_until_converged, mask_iou};
-pub use loss::{SamLoss, sam_loss, softplus_neg_abs};
+pub use loss::{SamLoss, sam_loss};
 pub use refiner::{Refined, Refiner};
 pub use shrink::ShrinkRule;
 pub use train::{FusionSample, FusionTrainConfig, TrainedFusion, fusion_loss, train_fusion};

@@ -1,8 +1,9 @@
-//! The SAM loss the paper trains the fusion module with (spec §4.3):
-//! `20 focal(alpha 0.25, gamma 2) + dice (+1 smoothing) + |predicted IoU - actual IoU|`.
+//! The SAM loss the paper trains the fusion module with (spec §4.3), summed over masks:
+//! `20 focal(alpha 0.25, gamma 2) + dice (+1 smoothing) + |predicted IoU - actual IoU|`, each
+//! term from `uncertsam_sam::loss` (the loss the model is trained with) and averaged over masks.
 
 use burn::prelude::*;
-use burn::tensor::activation::sigmoid;
+use uncertsam_sam::loss::{FOCAL_WEIGHT, iou_loss, mask_terms};
 
 /// The three terms and their weighted sum, each a one-element tensor.
 #[derive(Clone, Debug)]
@@ -17,20 +18,6 @@ pub struct SamLoss<B: Backend> {
     pub total: Tensor<B, 1>,
 }
 
-/// `log(1 + exp(-|x|))` (the stable BCE's softplus term), its gradient `-sign(x) sigmoid(-|x|)`
-/// computed in the forward pass and applied by a multiplication (straight-through:
-/// `value + g (x - x)`, the same value). Used by this loss and by `uncertsam-train`'s.
-///
-/// burn-ndarray's backward of `log1p` (and of `log`) multiplies by `recip`, whose SIMD kernel is
-/// an approximate reciprocal while unaligned head and tail elements take the exact scalar path;
-/// which elements are which depends on the buffer's address, so autodiff's gradient changed from
-/// run to run (by up to 2e-5) and training was not reproducible.
-pub fn softplus_neg_abs<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let a = x.clone().detach().abs().neg();
-    let grad = sigmoid(a.clone()) * x.clone().detach().sign().neg();
-    a.exp().log1p() + (x.clone() - x.detach()) * grad
-}
-
 /// The SAM loss of `logits` against `gt` in {0, 1}; `iou_pred` is the IoU head's output.
 ///
 /// # Shapes
@@ -40,34 +27,12 @@ pub fn sam_loss<B: Backend>(
     iou_pred: Tensor<B, 1>,
     gt: Tensor<B, 3>,
 ) -> SamLoss<B> {
-    let [b, h, w] = logits.dims();
-    let (alpha, gamma) = (0.25, 2.0);
-    let p = sigmoid(logits.clone());
-    // Stable BCE with logits: max(x, 0) - x y + log(1 + exp(-|x|)).
-    let ce = logits.clone().clamp_min(0.0) - logits.clone() * gt.clone()
-        + softplus_neg_abs(logits.clone());
-    let p_t = p.clone() * gt.clone() + (p.clone().neg() + 1.0) * (gt.clone().neg() + 1.0);
-    let alpha_t = gt.clone() * alpha + (gt.clone().neg() + 1.0) * (1.0 - alpha);
-    let focal = (ce * (p_t.neg() + 1.0).powf_scalar(gamma) * alpha_t).mean();
-
-    let pf = p.reshape([b, h * w]);
-    let gf = gt.clone().reshape([b, h * w]);
-    let num = (pf.clone() * gf.clone()).sum_dim(1) * 2.0 + 1.0;
-    let den = pf.sum_dim(1) + gf.clone().sum_dim(1) + 1.0;
-    let dice = (num / den).neg().add_scalar(1.0).mean();
-
-    // The actual IoU is a target: no gradient flows through the binarisation.
-    let pred = logits
-        .reshape([b, h * w])
-        .greater_elem(0.0)
-        .float()
-        .detach();
-    let inter = (pred.clone() * gf.clone()).sum_dim(1);
-    let union = pred.sum_dim(1) + gf.sum_dim(1) - inter.clone();
-    let actual = (inter / (union + 1e-6)).reshape([b]);
-    let iou = (iou_pred - actual).abs().mean();
-
-    let total = focal.clone() * 20.0 + dice.clone() + iou.clone();
+    let b = logits.dims()[0];
+    let terms = mask_terms(logits.unsqueeze_dim(1), gt.unsqueeze_dim(1));
+    let iou = iou_loss(&terms, iou_pred.reshape([b, 1])).mean();
+    let focal = terms.focal.mean();
+    let dice = terms.dice.mean();
+    let total = focal.clone() * FOCAL_WEIGHT + dice.clone() + iou.clone();
     SamLoss {
         focal,
         dice,
@@ -102,39 +67,6 @@ mod tests {
             .expect("f32")
     }
 
-    fn softplus_grad(f: impl Fn(Tensor<A, 3>) -> Tensor<A, 3>) -> (Vec<f32>, Vec<f32>) {
-        let n = 3 * 64 * 64;
-        let v: Vec<f32> = (0..n)
-            .map(|i| (i * 7919 % 1001) as f32 / 100.0 - 5.0)
-            .collect();
-        let x = Tensor::<A, 3>::from_data(TensorData::new(v, [3, 64, 64]), &Default::default())
-            .require_grad();
-        let y = f(x.clone());
-        let value = y.clone().into_data().to_vec().expect("f32");
-        let g = y.sum().backward();
-        let grad = x.grad(&g).expect("grad").into_data().to_vec().expect("f32");
-        (value, grad)
-    }
-
-    /// The straight-through softplus has the plain expression's value exactly, its gradient
-    /// (which autodiff computes through an approximate SIMD reciprocal, to about 1e-4), and the
-    /// same gradient on every run.
-    #[test]
-    fn softplus_neg_abs_matches_the_plain_expression_and_repeats() {
-        let (plain_value, plain_grad) = softplus_grad(|x| x.abs().neg().exp().log1p());
-        let (value, grad) = softplus_grad(softplus_neg_abs);
-        assert_eq!(value, plain_value);
-        let worst = grad
-            .iter()
-            .zip(&plain_grad)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(worst < 1e-3, "gradient differs by {worst}");
-        for _ in 0..10 {
-            assert_eq!(softplus_grad(softplus_neg_abs).1, grad);
-        }
-    }
-
     /// The loss's gradient is the same on every run (it was not through `log1p`'s backward).
     #[test]
     fn the_gradient_repeats_exactly() {
@@ -144,36 +76,30 @@ mod tests {
         }
     }
 
-    fn scalar(t: Tensor<B, 1>) -> f32 {
-        t.into_scalar()
-    }
-
     #[test]
-    fn the_loss_matches_hand_computed_values() {
+    fn the_loss_averages_the_per_mask_terms() {
         let d = Default::default();
-        let logits = Tensor::<B, 3>::from_floats([[[2.0, -1.0], [0.5, -3.0]]], &d);
-        let gt = Tensor::<B, 3>::from_floats([[[1.0, 1.0], [0.0, 0.0]]], &d);
-        let iou_pred = Tensor::<B, 1>::from_floats([0.5], &d);
-        let l = sam_loss(logits, iou_pred, gt);
-        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
-        let (xs, ys) = ([2.0, -1.0, 0.5, -3.0], [1.0, 1.0, 0.0, 0.0]);
-        let mut focal = 0.0;
-        let (mut inter, mut ps) = (0.0, 0.0);
-        for (&x, &y) in xs.iter().zip(&ys) {
-            let p: f64 = sig(x);
-            let ce = -(y * p.ln() + (1.0 - y) * (1.0 - p).ln());
-            let pt = p * y + (1.0 - p) * (1.0 - y);
-            let at = 0.25 * y + 0.75 * (1.0 - y);
-            focal += at * ce * (1.0 - pt).powi(2) / 4.0;
-            inter += p * y;
-            ps += p;
+        let logits = Tensor::<B, 3>::from_floats(
+            [[[2.0, -1.0], [0.5, -3.0]], [[-2.0, 1.0], [3.0, 0.25]]],
+            &d,
+        );
+        let gt =
+            Tensor::<B, 3>::from_floats([[[1.0, 1.0], [0.0, 0.0]], [[0.0, 1.0], [1.0, 1.0]]], &d);
+        let iou_pred = Tensor::<B, 1>::from_floats([0.5, 0.9], &d);
+        let l = sam_loss(logits.clone(), iou_pred.clone(), gt.clone());
+        let (mut focal, mut dice, mut iou) = (0.0, 0.0, 0.0);
+        for i in 0..2 {
+            let one = |t: &Tensor<B, 3>| t.clone().slice(i..i + 1).unsqueeze_dim::<4>(1);
+            let terms = mask_terms(one(&logits), one(&gt));
+            let pred = iou_pred.clone().slice(i..i + 1).reshape([1, 1]);
+            focal += terms.focal.clone().into_scalar() / 2.0;
+            dice += terms.dice.clone().into_scalar() / 2.0;
+            iou += iou_loss(&terms, pred).into_scalar() / 2.0;
         }
-        let dice = 1.0 - (2.0 * inter + 1.0) / (ps + 2.0 + 1.0);
-        // Predicted mask {0, 2}, GT {0, 1}: IoU 1/3.
-        let iou = (0.5f64 - 1.0 / 3.0).abs();
-        assert!((scalar(l.focal) as f64 - focal).abs() < 1e-6);
-        assert!((scalar(l.dice) as f64 - dice).abs() < 1e-6);
-        assert!((scalar(l.iou) as f64 - iou).abs() < 1e-5);
-        assert!((scalar(l.total) as f64 - (20.0 * focal + dice + iou)).abs() < 1e-4);
+        let scalar = |t: Tensor<B, 1>| t.into_scalar();
+        assert!((scalar(l.focal) - focal).abs() < 1e-6);
+        assert!((scalar(l.dice) - dice).abs() < 1e-6);
+        assert!((scalar(l.iou) - iou).abs() < 1e-6);
+        assert!((scalar(l.total) - (20.0 * focal + dice + iou)).abs() < 1e-5);
     }
 }

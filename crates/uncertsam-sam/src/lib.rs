@@ -2,7 +2,8 @@
 //! (TinyViT encoder), numerically identical to the official PyTorch `segment-anything` 1.0 and
 //! `mobile_sam` (parity fixtures in `fixtures/sam` and `fixtures/mobile_sam`).
 //!
-//! Owns the model, its pre- and post-processing and checkpoint loading. It must not depend on
+//! Owns the model, its pre- and post-processing, checkpoint loading and the loss SAM is trained
+//! with ([`loss`]). It must not depend on
 //! any other uncertsam crate, and it knows nothing of uncertainty: estimators use the seams
 //! `Sam::decode_with_noise` and `DecoderOutput` (token-0 hidden features, upscaled embedding).
 //!
@@ -28,6 +29,7 @@ mod conv_bn;
 mod error;
 mod image_encoder;
 mod interp;
+pub mod loss;
 mod mask_decoder;
 mod noise;
 mod parallel;

@@ -48,7 +48,7 @@
 //! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha
 //! streams seeded by `--seed`, saving and reloading a model is exact, and one seed gives the same
 //! weights, byte for byte, on one machine (tested: two runs, and a chain of `--init` runs
-//! against one run). That needed `uncertsam_refine::softplus_neg_abs` in the loss:
+//! against one run). That needed `uncertsam_sam::loss::softplus_neg_abs` in the loss:
 //! burn-ndarray's backward of `log1p` multiplies by an approximate SIMD reciprocal whose split into SIMD and exact scalar
 //! elements depends on the buffer's address, which made the gradients differ from run to run.
 //! The committed default was trained before that fix, so a retrain follows its recipe with
@@ -61,7 +61,6 @@ pub mod finetune;
 mod geometry;
 pub mod init;
 pub mod io;
-pub mod loss;
 pub mod train;
 
 use std::path::{Path, PathBuf};

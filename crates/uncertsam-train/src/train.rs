@@ -18,7 +18,7 @@ use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam, prepro
 use crate::data::{
     ClickGrid, FLIPS, Flip, TrainImage, box_prompts, corrective_clicks, flipped, point_prompts,
 };
-use crate::loss::{iou_loss, mask_loss, mask_terms};
+use uncertsam_sam::loss::{iou_loss, mask_loss, mask_terms};
 
 /// The inference backend (CPU, f32).
 pub type Cpu = NdArray<f32>;

@@ -12,7 +12,7 @@
 //!   Stage 1 fits its 200 images (train IoU 0.84) but tests at 0.78; the clean test IoU comes
 //!   from the larger sets. `--init CHECKPOINT` replaces stage 1 by a saved model (the manifest
 //!   records the file's SHA-256 and its manifest), so the stages can also run one command at a
-//!   time, as the committed default was made.
+//!   time (a chain of such runs gives the bytes of one run, tested).
 //! - **Data**: `Synth-Clean/train` (generated into `--data` when absent or short of
 //!   training images; images are seeded by index, so more images leave the others as they
 //!   were), each image under a random flip (left-right, upside-down).
@@ -51,9 +51,9 @@
 //! against one run). That needed `uncertsam_sam::loss::softplus_neg_abs` in the loss:
 //! burn-ndarray's backward of `log1p` multiplies by an approximate SIMD reciprocal whose split into SIMD and exact scalar
 //! elements depends on the buffer's address, which made the gradients differ from run to run.
-//! The committed default was trained before that fix, so a retrain follows its recipe with
-//! slightly different (exact) gradients and gives close, not identical, weights. A different
-//! CPU (SIMD width) may change the last bits, and then everything downstream.
+//! The committed default (`fixtures/default`) is one run of `uncertsam train` with the defaults
+//! after that fix. A different CPU (SIMD width) may change the last bits, and then everything
+//! downstream.
 
 pub mod data;
 pub mod eval;

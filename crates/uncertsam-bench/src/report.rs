@@ -213,6 +213,26 @@ fn summaries_for_plots(s: &[DatasetSummary]) -> Vec<(String, Vec<(String, Datase
         .collect()
 }
 
+/// The IoU head as a mask-level confidence (SamScore, the single-pass baseline of mask
+/// ranking): its AURC ranked by predicted IoU and the rank correlation of predicted and actual
+/// IoU, when `iou_head` ran (the table's AURC ranks every estimator by mean u).
+fn iou_head_line(d: &DatasetSummary) -> Option<String> {
+    let m = &d
+        .estimators
+        .iter()
+        .find(|e| e.estimator == "iou_head")?
+        .metrics;
+    let (rc, corr) = (
+        m.risk_coverage_iou_pred.as_ref()?,
+        m.iou_pred_vs_iou.as_ref()?,
+    );
+    Some(format!(
+        "\nMask ranking by the IoU head's predicted IoU (SamScore): AURC {:.4} (E-AURC {:.4}), \
+         Spearman(predicted IoU, IoU) {:.3}.\n",
+        rc.aurc, rc.eaurc, corr.spearman
+    ))
+}
+
 fn markdown(summaries: &[DatasetSummary], refine_skipped: &[String]) -> String {
     let mut md = String::from(
         "# Benchmark summary\n\nMeans over masks with bootstrap 95% intervals; **bold** marks the best estimator of a column (higher is better except ECE, Brier, NLL). pearson = pixel Pearson(u, |G - p|) as the paper; spearman, auroc, aupr: u against pixel errors (P != G). Pooled ECE is over all pixels of the dataset; AURC uses risk = 1 - IoU ranked by mean u.\n",
@@ -252,6 +272,9 @@ fn markdown(summaries: &[DatasetSummary], refine_skipped: &[String]) -> String {
                 " {:.4} | {:.4} |",
                 e.metrics.pooled.ece, e.metrics.risk_coverage_unc.aurc
             );
+        }
+        if let Some(line) = iou_head_line(d) {
+            md.push_str(&line);
         }
         for b in &d.bad_samples {
             let _ = writeln!(md, "\n- skipped: {b}");

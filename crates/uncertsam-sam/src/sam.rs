@@ -5,7 +5,6 @@
 use std::borrow::Borrow;
 
 use burn::module::Module;
-
 use burn::prelude::*;
 use image::RgbImage;
 

@@ -10,11 +10,14 @@
 //! - `data synth --out DIR`: generate the procedural domain-shift benchmark;
 //! - `results`: run the default benchmark and write `docs/results.md` from it;
 //! - `fit-fusion`: train the dense-fusion refinement weights (`fixtures/default/fusion`);
+//! - `cycles`: list module-level import cycles in every crate (none allowed; also a test);
 //! - any other task is passed to the `uncertsam` binary as is.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
+
+mod cycles;
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -24,6 +27,21 @@ fn main() -> Result<ExitCode> {
         );
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);
+    }
+    if args[0] == "cycles" {
+        let root = args
+            .get(1)
+            .map_or_else(project_root, std::path::PathBuf::from);
+        let found = cycles::workspace_cycles(&root)?;
+        for line in &found {
+            println!("{line}");
+        }
+        println!("{} module import cycles", found.len());
+        return Ok(if found.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
     }
     let cuda = args
         .windows(2)

@@ -38,10 +38,12 @@ pub struct BenchArgs {
     /// Split to evaluate.
     #[arg(long, default_value = "test")]
     pub split: String,
-    /// Estimators, comma separated (see `uncertsam bench --list-estimators`); default: all.
-    #[arg(long, value_delimiter = ',')]
+    /// Estimators, comma separated, each a name with optional options
+    /// (`mc_dropout:p=0.2,s=20`) or a `.json` / `.toml` file of configs (see `uncertsam bench
+    /// --list-estimators`); repeatable; default: all.
+    #[arg(long)]
     pub estimators: Vec<String>,
-    /// Print the available estimators and exit.
+    /// Print the available estimators with their options and exit.
     #[arg(long)]
     pub list_estimators: bool,
     /// Samples per sampling estimator (TTA, prompt perturbation, MC dropout, Laplace MC).

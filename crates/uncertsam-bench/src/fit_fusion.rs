@@ -14,17 +14,17 @@ use clap::Args;
 use rand::seq::SliceRandom;
 use uncertsam_data::prompts::tight_box;
 use uncertsam_data::{SampleSeed, SampleSource, UncertSamSplit};
-use uncertsam_estimate::EncodedImage;
+use uncertsam_estimate::{EncodedImage, UncertaintyEstimator};
 use uncertsam_refine::{
     DenseFusionConfig, FirstPass, FusionSample, FusionTrainConfig, train_fusion,
 };
 use uncertsam_sam::{PromptBatch, PromptRow, Sam};
 
 use crate::args::BenchArgs;
-use crate::estimators::BenchEstimator;
+use crate::inputs::load_model;
 use crate::parts::write_atomic;
 use crate::refine_rows::{fusion_dir, fusion_weights};
-use crate::run::{build_estimators, load_model};
+use crate::registry::{NoExternal, Registry};
 
 /// `uncertsam fit-fusion`.
 #[derive(Args, Clone, Debug)]
@@ -78,7 +78,8 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
     for key in &bench.refine.refine_with {
         let mut b = bench.clone();
         b.estimators = vec![key.clone()];
-        let est = build_estimators(&sam, &b)?
+        let est = Registry::new(&NoExternal)
+            .build(&sam, &b)?
             .pop()
             .with_context(|| format!("estimator `{key}` is not available for this model"))?;
         let start = Instant::now();
@@ -148,7 +149,7 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
 /// prompts and the ground truth. A bad image is reported and skipped.
 fn first_passes<B: Backend>(
     sam: &Sam<B>,
-    est: &dyn BenchEstimator<B>,
+    est: &dyn UncertaintyEstimator<B>,
     split: &UncertSamSplit,
     n: usize,
     seed: u64,
@@ -171,7 +172,7 @@ fn first_passes<B: Backend>(
 
 fn fusion_sample<B: Backend>(
     sam: &Sam<B>,
-    est: &dyn BenchEstimator<B>,
+    est: &dyn UncertaintyEstimator<B>,
     split: &UncertSamSplit,
     i: usize,
     seed: u64,
@@ -187,7 +188,7 @@ fn fusion_sample<B: Backend>(
     }
     let image = EncodedImage::new(sam, sample.image.clone());
     let mut rng = SampleSeed::image(seed, &sample.dataset, sample.image_id).rng("fit-fusion");
-    let maps = est.estimate(sam, &image, &prompts, &mut rng)?;
+    let estimate = est.estimate(sam, &image, &prompts, &mut rng)?;
     let [h, w] = image.embedding.original_size;
     let gt: Vec<f32> = sample
         .masks
@@ -202,8 +203,8 @@ fn fusion_sample<B: Backend>(
         prompts: prompts.build(sam, &image.embedding)?,
         gt: Tensor::from_data(TensorData::new(gt, [b, h, w]), &sam.device()),
         first_pass: FirstPass {
-            logits: maps.logits,
-            uncertainty: maps.uncertainty,
+            uncertainty: estimate.maps.primary_map().clone(),
+            logits: estimate.logits,
         },
         embedding: image.embedding.image,
     })

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::Backend as BurnBackend;
 use uncertsam_sam::parity::{ParityReport, Path_, check_fixture};
 
-use uncertsam_bench::args::BackendKind as Backend;
+use crate::args::BackendKind as Backend;
 
 /// Checks every directory and prints the report; fails when any line is out of tolerance.
 pub fn run(dirs: &[PathBuf], backend: Backend) -> Result<ExitCode> {

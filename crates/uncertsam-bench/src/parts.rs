@@ -4,6 +4,9 @@
 //! metric rows and its pooled-calibration state, and the refinement rows. A run that is killed leaves only whole parts;
 //! `--resume` skips images whose part exists, so no row is lost or duplicated, and the final
 //! tables are rebuilt from the parts in a fixed order, byte for byte as an uninterrupted run.
+//!
+//! Every part type lives here (estimator rows, refinement rows); this module depends on no
+//! other module of the crate.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +14,41 @@ use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 use uncertsam_metrics::{CalibrationAccumulator, MaskMetrics};
 
-use crate::refine_rows::RefinePart;
+/// One mask refined by one variant.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefineRow {
+    /// Annotation id of the mask.
+    pub mask_id: u64,
+    /// IoU of the driving estimator's first pass (as its own row's IoU column).
+    pub unrefined_iou: f64,
+    /// IoU after refinement (after the last click for click variants).
+    pub refined_iou: f64,
+    /// Refinement passes run (clicks placed, for click variants).
+    pub passes: usize,
+    /// Click variants: IoU after 0, 1, ..., k clicks (0 is the first pass).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub click_ious: Option<Vec<f64>>,
+    /// Click variants: clicks to reach IoU 0.85 (k if never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noc85: Option<usize>,
+    /// Click variants: clicks to reach IoU 0.90 (k if never).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noc90: Option<usize>,
+}
+
+/// One variant on one image, driven by one estimator's first pass.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RefinePart {
+    /// The driving estimator's table name.
+    pub driver: String,
+    /// The variant's name (`RefineConfig::name`).
+    pub variant: String,
+    /// Rows of the masks refined, in mask order.
+    pub rows: Vec<RefineRow>,
+    /// Masks that failed, with the reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<String>,
+}
 
 /// One mask's metrics under one estimator.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

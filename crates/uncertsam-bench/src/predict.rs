@@ -8,10 +8,12 @@ use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use uncertsam_estimate::{EncodedImage, Segmenter};
+use uncertsam_sam::frame::to_host;
 use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::args::{BenchArgs, PromptKind};
-use crate::run::{build_estimators, load_model};
+use crate::inputs::load_model;
+use crate::registry::{ExternalEstimators, Registry};
 
 /// `uncertsam predict`.
 #[derive(Args, Clone, Debug)]
@@ -48,7 +50,11 @@ fn parse_point(s: &str) -> Result<([f64; 2], i64)> {
 }
 
 /// Runs one estimator on one image and writes the PNGs.
-pub fn run<B: Backend>(args: &PredictArgs, device: &B::Device) -> Result<()> {
+pub fn run<B: Backend, E: ExternalEstimators>(
+    args: &PredictArgs,
+    registry: &Registry<'_, E>,
+    device: &B::Device,
+) -> Result<()> {
     let image = image::open(&args.image)
         .with_context(|| format!("reading {}", args.image.display()))?
         .to_rgb8();
@@ -78,22 +84,16 @@ pub fn run<B: Backend>(args: &PredictArgs, device: &B::Device) -> Result<()> {
             &bench.data,
         )?;
     }
-    let est = build_estimators(&sam, &bench)?
+    let est = registry
+        .build(&sam, &bench)?
         .pop()
         .context("no estimator built")?;
     let encoded = EncodedImage::new(&sam, image.clone());
     let mut rng = uncertsam_data::SampleSeed::image(args.bench.seed, "predict", 0).rng("estimator");
-    let maps = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
-    let up = |x: Tensor<B, 3>| -> Result<Vec<f32>> {
-        let [b, h, w] = x.dims();
-        Segmenter::postprocess(&sam, x.reshape([b, 1, h, w]), &encoded.embedding)
-            .into_data()
-            .convert::<f32>()
-            .to_vec::<f32>()
-            .map_err(|e| anyhow::anyhow!("{e:?}"))
-    };
-    let logits = up(maps.logits)?;
-    let unc = up(maps.uncertainty)?;
+    let estimate = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
+    let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
+    let logits = up(estimate.logits, "logits")?;
+    let unc = up(estimate.maps.primary_map().clone(), "uncertainty")?;
     write_pngs(&args.bench.out, &image, &logits, &unc)?;
     println!("wrote {} ({})", args.bench.out.display(), est.name());
     Ok(())

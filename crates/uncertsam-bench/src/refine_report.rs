@@ -12,7 +12,7 @@ use uncertsam_metrics::BootstrapConfig;
 use uncertsam_metrics::bootstrap::{bootstrap_mean_ci, nan_mean};
 
 use crate::parts::Part;
-use crate::refine_rows::RefineRow;
+use crate::parts::RefineRow;
 
 /// A mean over masks with its bootstrap interval.
 #[derive(Clone, Debug, PartialEq, Serialize)]

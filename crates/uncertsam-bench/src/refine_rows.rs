@@ -10,7 +10,6 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 use burn::prelude::*;
-use serde::{Deserialize, Serialize};
 use uncertsam_data::{Sample, SampleSeed};
 use uncertsam_estimate::EncodedImage;
 use uncertsam_metrics::Confusion;
@@ -18,48 +17,13 @@ use uncertsam_refine::{
     ClickConfig, Convergence, FirstPass, Placement, RefineConfig, Refiner, ShrinkRule,
     UncertainThreshold, UncertaintyUpdate,
 };
+use uncertsam_sam::frame::to_host;
 use uncertsam_sam::{ImageEmbedding, PromptBatch, Sam};
 
 use crate::args::BenchArgs;
-use crate::estimators::host;
+use crate::inputs::{project_root, uses_embedded_model};
+use crate::parts::{RefinePart, RefineRow};
 use crate::refine_args::{estimator_matches, selected_variants};
-use crate::run::project_root;
-
-/// One mask refined by one variant.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RefineRow {
-    /// Annotation id of the mask.
-    pub mask_id: u64,
-    /// IoU of the driving estimator's first pass (as its own row's IoU column).
-    pub unrefined_iou: f64,
-    /// IoU after refinement (after the last click for click variants).
-    pub refined_iou: f64,
-    /// Refinement passes run (clicks placed, for click variants).
-    pub passes: usize,
-    /// Click variants: IoU after 0, 1, ..., k clicks (0 is the first pass).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub click_ious: Option<Vec<f64>>,
-    /// Click variants: clicks to reach IoU 0.85 (k if never).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noc85: Option<usize>,
-    /// Click variants: clicks to reach IoU 0.90 (k if never).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub noc90: Option<usize>,
-}
-
-/// One variant on one image, driven by one estimator's first pass.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RefinePart {
-    /// The driving estimator's table name.
-    pub driver: String,
-    /// The variant's name (`RefineConfig::name`).
-    pub variant: String,
-    /// Rows of the masks refined, in mask order.
-    pub rows: Vec<RefineRow>,
-    /// Masks that failed, with the reason.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub errors: Vec<String>,
-}
 
 /// The refinement variants of a run, per driving estimator.
 pub struct RefinePlan<B: Backend> {
@@ -73,9 +37,7 @@ pub struct RefinePlan<B: Backend> {
 pub fn fusion_dir(args: &BenchArgs) -> Option<PathBuf> {
     match &args.refine.fusion {
         Some(d) => Some(d.clone()),
-        None if crate::run::uses_embedded_model(args) => {
-            Some(project_root().join("fixtures/default/fusion"))
-        }
+        None if uses_embedded_model(args) => Some(project_root().join("fixtures/default/fusion")),
         None => None,
     }
 }
@@ -324,8 +286,7 @@ fn iou<B: Backend>(
     logits: Tensor<B, 3>,
     gt: &[u8],
 ) -> Result<f64> {
-    let [b, h, w] = logits.dims();
-    let up = host(sam.postprocess(logits.reshape([b, 1, h, w]), emb))?;
+    let up = to_host(sam.upsample(logits, emb), "refined logits")?;
     let pred: Vec<u8> = up.iter().map(|&l| u8::from(l > 0.0)).collect();
     Confusion::from_masks(&pred, gt)
         .map(|c| c.iou())

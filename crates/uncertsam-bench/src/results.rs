@@ -36,7 +36,7 @@ pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Resu
     let summary = read(&run_dir.join("summary.md"))?;
     let run: serde_json::Value = serde_json::from_str(&read(&run_dir.join("run.json"))?)
         .with_context(|| format!("parsing {}", run_dir.join("run.json").display()))?;
-    let manifest_path = crate::run::project_root().join("fixtures/default/manifest.json");
+    let manifest_path = crate::inputs::project_root().join("fixtures/default/manifest.json");
     let manifest: Option<serde_json::Value> = std::fs::read_to_string(&manifest_path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok());

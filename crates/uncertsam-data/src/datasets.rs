@@ -1,4 +1,5 @@
-//! The eight UncertSAM benchmark datasets and their quirks.
+//! The known datasets: the eight UncertSAM benchmark datasets and their quirks, and the
+//! synthetic ones of [`crate::synth`] (which reads this list; this module reads nothing of it).
 
 /// What the benchmark needs to know about a dataset besides its files.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -25,6 +26,28 @@ pub const UNCERTSAM_DATASETS: [DatasetInfo; 8] = [
     info("Trans10K", "transparent objects", 1.0),
 ];
 
+/// The synthetic datasets, with the condition each mirrors.
+pub const SYNTH_DATASETS: [DatasetInfo; 7] = [
+    synth("Synth-Clean", "clean (in-domain)"),
+    synth("Synth-Shadow", "cast shadows (like ISTD, SBU-shadow)"),
+    synth("Synth-Transparency", "transparent objects (like Trans10K)"),
+    synth("Synth-Camouflage", "camouflage (like COD10K-v3)"),
+    synth(
+        "Synth-CT",
+        "grayscale, noisy, low-contrast CT (like MSD_Spleen)",
+    ),
+    synth("Synth-Flare", "lens flare (like Flare7K)"),
+    synth("Synth-Fine", "thin structures (like BIG, COIFT)"),
+];
+
+const fn synth(name: &'static str, condition: &'static str) -> DatasetInfo {
+    DatasetInfo {
+        name,
+        condition,
+        eval_scale: 1.0,
+    }
+}
+
 const fn info(name: &'static str, condition: &'static str, eval_scale: f32) -> DatasetInfo {
     DatasetInfo {
         name,
@@ -37,7 +60,7 @@ const fn info(name: &'static str, condition: &'static str, eval_scale: f32) -> D
 pub fn dataset_info(name: &str) -> Option<DatasetInfo> {
     UNCERTSAM_DATASETS
         .iter()
-        .chain(crate::synth::SYNTH_DATASETS.iter())
+        .chain(SYNTH_DATASETS.iter())
         .find(|d| d.name == name)
         .copied()
 }

@@ -4,8 +4,9 @@
 //!
 //! This crate owns everything between files on disk and plain in-memory samples:
 //! `image::RgbImage` images, [`Mask`] buffers and `[f32; 4]` / `(f32, f32)` prompt geometry.
-//! It must not depend on burn or on any other uncertsam crate, so that the metrics, the model
-//! and the benchmark can all use it.
+//! It must not depend on burn or on any other uncertsam crate but the dependency-free
+//! `uncertsam-resample` (PyTorch's antialiased taps, for SAM 2's mask resize), so that the
+//! metrics, the model and the benchmark can all use it.
 //!
 //! Samples stream one image at a time, each `Result` on its own so a bad file can be skipped:
 //! ```no_run

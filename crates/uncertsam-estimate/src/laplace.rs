@@ -18,7 +18,7 @@ use uncertsam_laplace::{
 
 use crate::decode::plain_pass;
 use crate::estimator::{Fit, FitSample, Persist};
-use crate::laplace_predict::{Features, low_res_targets};
+use crate::laplace_features::{Features, low_res_targets};
 use crate::persist::{load_json, save_json};
 use crate::{EstimateError, Segmenter};
 
@@ -85,6 +85,17 @@ pub enum LaplacePredictive {
     },
 }
 
+impl LaplacePredictive {
+    /// The same predictive with `samples` draws (the probit has none and is unchanged).
+    pub fn with_mc_samples(self, samples: usize) -> Self {
+        match self {
+            Self::Probit => Self::Probit,
+            Self::Mc { .. } => Self::Mc { samples },
+            Self::PaperWeightSpace { .. } => Self::PaperWeightSpace { samples },
+        }
+    }
+}
+
 /// Configuration of last-layer Laplace on the token-0 hypernetwork's final Linear
 /// (`transformer_dim -> transformer_dim / 8`). Defaults: [`LaplaceConfig::probit`].
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -127,6 +138,22 @@ impl LaplaceConfig {
             prior: LaplacePrior::Fixed(1.0),
             predictive: LaplacePredictive::Mc { samples },
         }
+    }
+
+    /// The same fit with `samples` draws in its predictive (see
+    /// [`LaplacePredictive::with_mc_samples`]).
+    pub fn with_mc_samples(self, samples: usize) -> Self {
+        Self {
+            predictive: self.predictive.with_mc_samples(samples),
+            ..self
+        }
+    }
+
+    /// Whether `other` fits the same posterior (likelihood, structure, prior); the
+    /// predictive may differ.
+    pub fn same_fit(&self, other: &Self) -> bool {
+        (self.likelihood, self.structure, self.prior)
+            == (other.likelihood, other.structure, other.prior)
     }
 
     /// The estimator's name: `laplace_probit` and `laplace_paper(s=S)` for the presets, else
@@ -341,9 +368,9 @@ pub(crate) fn last_layer<B: Backend>(
         .ok_or_else(|| missing("the token-0 hypernetwork MLP has no layer"))?;
     let w = layer.weight.val(); // burn layout [D, K]
     let [d, k] = w.dims();
-    let weight = crate::laplace_predict::host(w.transpose(), "hypernetwork weight")?;
+    let weight = crate::laplace_features::host(w.transpose(), "hypernetwork weight")?;
     let bias = match &layer.bias {
-        Some(b) => crate::laplace_predict::host(b.val(), "hypernetwork bias")?,
+        Some(b) => crate::laplace_features::host(b.val(), "hypernetwork bias")?,
         None => vec![0.0; k],
     };
     Ok((LayerShape::new(d, k)?, weight, bias))

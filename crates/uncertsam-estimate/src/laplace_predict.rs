@@ -1,126 +1,19 @@
 //! [`LaplaceEstimator`] as an estimator: one plain decoder pass, then per mask the closed-form
 //! probit (`uncertsam-laplace`'s `z` posterior, the per-pixel products on the backend) or the
 //! output-space / the paper's weight-space MC of `uncertsam-laplace` on host copies of `h` and
-//! `E`. Also the features and the low-resolution ground truth the fit reads.
+//! `E`.
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
-use uncertsam_laplace::{LayerShape, McOptions, ZPosterior};
-use uncertsam_sam::{DecoderOutput, PromptBatch};
+use uncertsam_laplace::{McOptions, ZPosterior};
+use uncertsam_sam::PromptBatch;
 
 use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::{EPS, MapKind, UncertaintyMaps, safe_logit};
-use crate::estimator::FitSample;
 use crate::laplace::{Fitted, LaplaceEstimator, LaplacePredictive, each};
+use crate::laplace_features::{Features, host};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
-
-/// Copies a tensor to the host as f32 (flattened first: burn-ndarray copies rank-1 data at
-/// once but higher ranks element by element).
-pub(crate) fn host<B: Backend, const D: usize>(
-    t: Tensor<B, D>,
-    what: &str,
-) -> Result<Vec<f32>, EstimateError> {
-    let n = t.shape().num_elements();
-    t.reshape([n])
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| EstimateError::Input(format!("{what}: {e:?}")))
-}
-
-/// The last layer's per-mask inputs of one pass: `h` (`rows x D`) and `E` (`rows x K x N_pix`).
-pub(crate) struct Features {
-    /// Number of prompt rows.
-    pub rows: usize,
-    /// Low-resolution side `[4E_h, 4E_w]`.
-    pub side: [usize; 2],
-    hs: Vec<f32>,
-    es: Vec<f32>,
-    d: usize,
-    per_row: usize,
-}
-
-impl Features {
-    /// Reads `token0_hidden` and `upscaled_embedding` of a pass, checked against `shape`.
-    pub fn of<B: Backend>(
-        out: &DecoderOutput<B>,
-        shape: LayerShape,
-    ) -> Result<Self, EstimateError> {
-        let [rows, d] = out.token0_hidden.dims();
-        let [_, k, h, w] = out.upscaled_embedding.dims();
-        if d != shape.d || k != shape.k {
-            return Err(EstimateError::Input(format!(
-                "the decoder's last layer is D x K = {d} x {k}, the posterior's {} x {}",
-                shape.d, shape.k
-            )));
-        }
-        Ok(Self {
-            rows,
-            side: [h, w],
-            hs: host(out.token0_hidden.clone(), "token0_hidden")?,
-            es: host(out.upscaled_embedding.clone(), "upscaled_embedding")?,
-            d,
-            per_row: k * h * w,
-        })
-    }
-
-    /// `h` of row `i` (length D).
-    pub fn h(&self, i: usize) -> &[f32] {
-        &self.hs[i * self.d..(i + 1) * self.d]
-    }
-
-    /// `E` of row `i` (row-major `K x N_pix`).
-    pub fn e(&self, i: usize) -> &[f32] {
-        &self.es[i * self.per_row..(i + 1) * self.per_row]
-    }
-}
-
-/// The ground truth of `sample` on the decoder's low-resolution grid `side`, one vector per
-/// mask: each low-res pixel reads the original pixel under its centre (through the
-/// longest-side resize and the padding; 0 in the padding).
-pub(crate) fn low_res_targets<B: Backend>(
-    img_size: usize,
-    sample: &FitSample<B>,
-    [lh, lw]: [usize; 2],
-) -> Result<Vec<Vec<f32>>, String> {
-    let emb = &sample.image.embedding;
-    let [b, gh, gw] = sample.gt.dims();
-    let [oh, ow] = emb.original_size;
-    if [gh, gw] != [oh, ow] {
-        return Err(format!(
-            "ground truth is [{b}, {gh}, {gw}], the image is {oh} x {ow}"
-        ));
-    }
-    let gt = host(sample.gt.clone(), "ground truth").map_err(|e| e.to_string())?;
-    let s = img_size as f32;
-    let [ih, iw] = emb.input_size;
-    Ok((0..b)
-        .map(|m| {
-            let mask = &gt[m * oh * ow..(m + 1) * oh * ow];
-            let mut t = vec![0f32; lh * lw];
-            for y in 0..lh {
-                for x in 0..lw {
-                    let (my, mx) = (
-                        (y as f32 + 0.5) * s / lh as f32,
-                        (x as f32 + 0.5) * s / lw as f32,
-                    );
-                    if my >= ih as f32 || mx >= iw as f32 {
-                        continue;
-                    }
-                    let (py, px) = (
-                        (my * oh as f32 / ih as f32) as usize,
-                        (mx * ow as f32 / iw as f32) as usize,
-                    );
-                    if py < oh && px < ow && mask[py * ow + px] > 0.5 {
-                        t[y * lw + x] = 1.0;
-                    }
-                }
-            }
-            t
-        })
-        .collect())
-}
 
 impl<B: Backend> UncertaintyEstimator<B> for LaplaceEstimator {
     fn name(&self) -> String {

@@ -59,6 +59,18 @@ fn default_sites() -> Vec<DropoutSite> {
     vec![DropoutSite::TransformerMlp, DropoutSite::Hypernetwork]
 }
 
+impl McDropoutConfig {
+    /// The paper's MC dropout: p = 0.1 in the transformer MLPs and the hypernetwork, `samples`
+    /// masks.
+    pub fn paper(samples: usize) -> Self {
+        Self {
+            p: 0.1,
+            samples,
+            sites: default_sites(),
+        }
+    }
+}
+
 /// Configuration of [`McDropout`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct McDropoutConfig {

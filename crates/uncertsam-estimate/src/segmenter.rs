@@ -81,6 +81,12 @@ pub trait Segmenter<B: Backend> {
     fn postprocess(&self, low_res: Tensor<B, 4>, embedding: &Embedding<B>) -> Tensor<B, 4> {
         self.model().postprocess(low_res, embedding)
     }
+
+    /// Low-resolution maps `[b, 4E, 4E]` (one per prompt row) at the original image size
+    /// `[b, h, w]` ([`uncertsam_sam::frame::upsample_maps`]).
+    fn upsample(&self, maps: Tensor<B, 3>, embedding: &Embedding<B>) -> Tensor<B, 3> {
+        uncertsam_sam::frame::upsample_maps(maps, |x| self.postprocess(x, embedding))
+    }
 }
 
 impl<B: Backend> Segmenter<B> for Sam<B> {

@@ -4,9 +4,13 @@
 //! It shows both plugin traits: [`TemperatureScalingConfig`] implements `Fit` (the unfitted
 //! config) and [`TemperatureScaled`] implements `UncertaintyEstimator` and `Persist` (the
 //! fitted estimator, saved as JSON). Its uncertainty map is the entropy of `σ(logit / T)`.
-//! It depends on no crate after `uncertsam-estimate` in the pipeline.
+//! The estimator uses only `uncertsam-estimate` (and the model); [`bench`] registers it with the
+//! benchmark (`uncertsam-bench`'s `ExternalEstimators`), and the `uncertsam-example` binary is
+//! the `uncertsam` command line with it added.
 
 use std::path::Path;
+
+pub mod bench;
 
 use burn::prelude::*;
 use burn::tensor::activation::sigmoid;

@@ -2,6 +2,7 @@
 //! original image, and rasterise a ground-truth mask into SAM's low-resolution frame.
 
 use burn::prelude::*;
+use uncertsam_sam::frame::{binary_iou as frame_iou, gt_on_low_res, to_host};
 use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam};
 
 use crate::error::RefineError;
@@ -35,23 +36,20 @@ pub fn to_tensor<B: Backend>(
     Tensor::from_data(TensorData::new(v, [maps.len(), h, w]), device)
 }
 
-/// Upsamples one low-resolution map to the original image (`Sam::postprocess`, bilinear).
+/// Upsamples one low-resolution map to the original image (`Sam::upsample`, bilinear).
 pub fn upsample<B: Backend>(
     sam: &Sam<B>,
     embedding: &ImageEmbedding<B>,
     map: &[f32],
 ) -> Result<Vec<f32>, RefineError> {
     let side = low_res(sam);
-    let t = to_tensor::<B>(&[map.to_vec()], side, &sam.device()).reshape([1, 1, side[0], side[1]]);
-    let [h, w] = embedding.original_size;
-    let up = sam.postprocess(t, embedding).reshape([1, h, w]);
-    Ok(rows(up, 1)?.remove(0))
+    let t = to_tensor::<B>(&[map.to_vec()], side, &sam.device());
+    Ok(to_host(sam.upsample(t, embedding), "upsampled map")?)
 }
 
-/// The eps-clamped logit of a ground-truth mask in SAM's low-resolution frame: each low-res
-/// pixel takes the mask value (nearest) at its centre mapped back to the original image;
-/// the padding right of and below the resized image is background (as is any pixel beyond a
-/// too-short `gt`).
+/// The eps-clamped logit of a ground-truth mask in SAM's low-resolution frame
+/// ([`uncertsam_sam::frame::gt_on_low_res`]: nearest at each low-res pixel's centre, background
+/// in the padding and beyond a too-short `gt`).
 pub fn gt_mask_logits(
     gt: &[bool],
     original: [usize; 2],
@@ -61,40 +59,16 @@ pub fn gt_mask_logits(
     eps: f32,
 ) -> Vec<f32> {
     let hi = ((1.0 - eps) / eps).ln();
-    let [oh, ow] = original;
-    let sample = |i: usize, n: usize, input: usize, orig: usize| -> Option<usize> {
-        // Centre of low-res pixel i in model-input pixels, then in original pixels.
-        let c = (i as f64 + 0.5) * img_size as f64 / n as f64;
-        (c < input as f64).then(|| ((c * orig as f64 / input as f64) as usize).min(orig - 1))
-    };
-    let mut out = vec![-hi; side[0] * side[1]];
-    for y in 0..side[0] {
-        let Some(sy) = sample(y, side[0], input[0], oh) else {
-            continue;
-        };
-        for x in 0..side[1] {
-            if let Some(sx) = sample(x, side[1], input[1], ow)
-                && gt.get(sy * ow + sx).copied().unwrap_or(false)
-            {
-                out[y * side[1] + x] = hi;
-            }
-        }
-    }
-    out
+    let at = |i: usize| gt.get(i).copied().unwrap_or(false);
+    gt_on_low_res(at, original, input, img_size, side)
+        .into_iter()
+        .map(|fg| if fg { hi } else { -hi })
+        .collect()
 }
 
-/// IoU of two binary masks; 1 when both are empty.
+/// IoU of two binary masks; 1 when both are empty ([`uncertsam_sam::frame::binary_iou`]).
 pub fn binary_iou(a: &[bool], b: &[bool]) -> f32 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        inter += usize::from(x && y);
-        union += usize::from(x || y);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f32 / union as f32
-    }
+    frame_iou(a.iter().copied().zip(b.iter().copied())) as f32
 }
 
 #[cfg(test)]

@@ -83,11 +83,7 @@ impl<B: Backend> FirstPass<B> {
 
 /// Splits a `[b, h, w]` tensor into `b` row-major vectors.
 pub(crate) fn rows<B: Backend>(t: Tensor<B, 3>, b: usize) -> Result<Vec<Vec<f32>>, RefineError> {
-    let v = t
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| RefineError::Input(format!("tensor data: {e:?}")))?;
+    let v = uncertsam_sam::frame::to_host(t, "maps")?;
     let n = v.len() / b.max(1);
     Ok(v.chunks(n.max(1)).map(<[f32]>::to_vec).collect())
 }

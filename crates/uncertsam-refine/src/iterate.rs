@@ -37,16 +37,7 @@ pub struct Iterated {
 
 /// IoU of the binary masks `logit > 0` of two logit maps; 1 when both are empty.
 pub fn mask_iou(a: &[f32], b: &[f32]) -> f32 {
-    let (mut inter, mut union) = (0usize, 0usize);
-    for (&x, &y) in a.iter().zip(b) {
-        inter += usize::from(x > 0.0 && y > 0.0);
-        union += usize::from(x > 0.0 || y > 0.0);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f32 / union as f32
-    }
+    uncertsam_sam::frame::binary_iou(a.iter().zip(b).map(|(&x, &y)| (x > 0.0, y > 0.0))) as f32
 }
 
 /// Runs `step` until every mask has converged or run `max_iterations` passes.

@@ -27,6 +27,7 @@ mod config;
 mod conv;
 mod conv_bn;
 mod error;
+pub mod frame;
 mod image_encoder;
 mod interp;
 pub mod loss;

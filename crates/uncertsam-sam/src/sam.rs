@@ -282,4 +282,10 @@ impl<B: Backend> Sam<B> {
             image.original_size,
         )
     }
+
+    /// Upscales `[b, 4E, 4E]` maps to `[b, original_h, original_w]` (one map per prompt row;
+    /// see [`crate::frame::upsample_maps`]).
+    pub fn upsample(&self, maps: Tensor<B, 3>, image: &ImageEmbedding<B>) -> Tensor<B, 3> {
+        crate::frame::upsample_maps(maps, |x| self.postprocess(x, image))
+    }
 }

@@ -12,7 +12,10 @@ struct Cli {
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    let report = uncertsam_train::run(&cli.args)?;
+    let report = uncertsam_train::run::<burn::backend::Autodiff<burn::backend::NdArray<f32>>>(
+        &cli.args,
+        &Default::default(),
+    )?;
     println!(
         "training time: {:.1} min; wrote {}",
         report.manifest.wall_time_s.total / 60.0,

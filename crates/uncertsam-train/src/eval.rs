@@ -7,7 +7,7 @@ use uncertsam_data::prompts;
 use uncertsam_sam::{PromptBatch, Sam};
 
 use crate::data::load_split;
-use crate::train::Cpu;
+use burn::prelude::Backend;
 
 /// Mean box-prompt IoU of one split.
 #[derive(Clone, Debug, Serialize)]
@@ -27,24 +27,9 @@ pub struct SplitIou {
     pub member_iou: Vec<f64>,
 }
 
-/// IoU of `logits > 0` (flattened `[h * w]` rows) with a 0 / 1 mask.
-fn iou(logits: &[f32], mask: &[u8]) -> f64 {
-    let (mut inter, mut union) = (0u64, 0u64);
-    for (&l, &m) in logits.iter().zip(mask) {
-        let (p, g) = (l > 0.0, m != 0);
-        inter += u64::from(p && g);
-        union += u64::from(p || g);
-    }
-    if union == 0 {
-        1.0
-    } else {
-        inter as f64 / union as f64
-    }
-}
-
 /// Per-mask box IoUs of `models[j]` on one image embedded by `models[0]`'s encoder.
-fn image_ious(
-    models: &[&Sam<Cpu>],
+fn image_ious<B: Backend>(
+    models: &[&Sam<B>],
     image: &image::RgbImage,
     masks: &[uncertsam_data::Mask],
 ) -> anyhow::Result<Vec<Vec<f64>>> {
@@ -65,7 +50,9 @@ fn image_ious(
             masks
                 .iter()
                 .enumerate()
-                .map(|(i, m)| iou(&values[i * h * w..(i + 1) * h * w], m.data()))
+                .map(|(i, m)| {
+                    uncertsam_sam::frame::logit_iou(&values[i * h * w..(i + 1) * h * w], m.data())
+                })
                 .collect(),
         );
     }
@@ -74,16 +61,16 @@ fn image_ious(
 
 /// Box-prompt mean IoU of the main model (and of each member) on `<root>/<dataset>/<split>`,
 /// on at most `limit` images.
-pub fn eval_split(
-    main: &Sam<Cpu>,
-    members: &[Sam<Cpu>],
+pub fn eval_split<B: Backend>(
+    main: &Sam<B>,
+    members: &[Sam<B>],
     root: &Path,
     dataset: &str,
     split: &str,
     limit: Option<usize>,
 ) -> anyhow::Result<SplitIou> {
     let images = load_split(root, dataset, split, limit)?;
-    let models: Vec<&Sam<Cpu>> = std::iter::once(main).chain(members).collect();
+    let models: Vec<&Sam<B>> = std::iter::once(main).chain(members).collect();
     let mut sums = vec![0f64; models.len()];
     let mut masks = 0;
     for item in &images {

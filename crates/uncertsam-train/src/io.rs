@@ -5,7 +5,7 @@ use std::path::Path;
 use anyhow::Context as _;
 use uncertsam_sam::Sam;
 
-use crate::train::Cpu;
+use burn::prelude::Backend;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -20,7 +20,7 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<
 }
 
 /// Saves `model` with `Sam::save_safetensors` (official key names) atomically.
-pub fn save_model(model: &Sam<Cpu>, path: &Path) -> anyhow::Result<()> {
+pub fn save_model<B: Backend>(model: &Sam<B>, path: &Path) -> anyhow::Result<()> {
     let tmp = uncertsam_data::atomic::prepare(path)?;
     model
         .save_safetensors(&tmp)

@@ -3,11 +3,11 @@
 
 use std::time::Instant;
 
-use burn::backend::{Autodiff, NdArray};
 use burn::module::AutodiffModule;
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
 use image::RgbImage;
 use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
@@ -19,11 +19,6 @@ use crate::data::{
     ClickGrid, FLIPS, Flip, TrainImage, box_prompts, corrective_clicks, flipped, point_prompts,
 };
 use uncertsam_sam::loss::{iou_loss, mask_loss, mask_terms};
-
-/// The inference backend (CPU, f32).
-pub type Cpu = NdArray<f32>;
-/// The training backend.
-pub type Train = Autodiff<Cpu>;
 
 /// Optimiser settings shared by both loops.
 #[derive(Clone, Debug, serde::Serialize)]
@@ -104,7 +99,7 @@ pub fn low_res_targets(
 }
 
 /// Concatenates per-image prompts (same structure) into one decoder batch.
-fn cat_prompts(parts: Vec<Prompts<Train>>) -> Prompts<Train> {
+fn cat_prompts<A: AutodiffBackend>(parts: Vec<Prompts<A>>) -> Prompts<A> {
     let mut points = Vec::new();
     let mut labels = Vec::new();
     let mut boxes = Vec::new();
@@ -132,12 +127,12 @@ fn cat_prompts(parts: Vec<Prompts<Train>>) -> Prompts<Train> {
 /// (token 0), a point call with `n` points per mask (`n` in 1..=3 drawn per step; for one
 /// point the min-loss of the three multimask tokens, else token 0) and a corrective call (the
 /// box, clicks on the box call's errors and / or its logits as mask prompt; token 0), averaged.
-fn step_loss(
-    model: &Sam<Train>,
-    embs: &[ImageEmbedding<Train>],
+fn step_loss<A: AutodiffBackend>(
+    model: &Sam<A>,
+    embs: &[ImageEmbedding<A>],
     items: &[&TrainImage],
     rng: &mut ChaCha8Rng,
-) -> anyhow::Result<Tensor<Train, 1>> {
+) -> anyhow::Result<Tensor<A, 1>> {
     let device = model.device();
     let low = model.config().low_res_size();
     let k: usize = items.iter().map(|it| it.masks.len()).sum();
@@ -153,7 +148,7 @@ fn step_loss(
         rows.extend(std::iter::repeat_n(emb.embeddings.clone(), it.masks.len()));
     }
     let gt_host = gt.clone();
-    let gt = Tensor::<Train, 4>::from_data(TensorData::new(gt, [k, 1, low[0], low[1]]), &device);
+    let gt = Tensor::<A, 4>::from_data(TensorData::new(gt, [k, 1, low[0], low[1]]), &device);
     let joint = ImageEmbedding {
         embeddings: Tensor::cat(rows, 0),
         input_size: embs[0].input_size,
@@ -233,7 +228,7 @@ fn step_loss(
                 .map_or(0, |(i, _)| i);
             onehot[r * t + best] = 1.0;
         }
-        let onehot = Tensor::<Train, 2>::from_data(TensorData::new(onehot, [k, t]), &device);
+        let onehot = Tensor::<A, 2>::from_data(TensorData::new(onehot, [k, t]), &device);
         (per_token * onehot).sum_dim(1).mean() + iou
     } else {
         per_token.mean() + iou
@@ -242,18 +237,18 @@ fn step_loss(
 }
 
 /// Where image embeddings come from during training.
-pub enum Embeddings<'a> {
+pub enum Embeddings<'a, B: Backend> {
     /// Run the (trainable) encoder on every step.
     Encoder,
     /// Precomputed by the frozen encoder: `cache[image][flip]`.
-    Frozen(&'a [Vec<Tensor<Cpu, 4>>]),
+    Frozen(&'a [Vec<Tensor<B, 4>>]),
 }
 
-fn embed_batch(
-    model: &Sam<Train>,
+fn embed_batch<A: AutodiffBackend>(
+    model: &Sam<A>,
     items: &[(usize, Flip, TrainImage)],
-    source: &Embeddings<'_>,
-) -> Vec<ImageEmbedding<Train>> {
+    source: &Embeddings<'_, A::InnerBackend>,
+) -> Vec<ImageEmbedding<A>> {
     match source {
         Embeddings::Encoder => {
             let images: Vec<&RgbImage> = items.iter().map(|(_, _, it)| &it.image).collect();
@@ -275,20 +270,20 @@ fn embed_batch(
 
 /// Trains `model` on `images` with random flips and the box / point prompt mix; `label` names
 /// the progress bar. Returns the trained model and its loss curve.
-pub fn train_loop(
-    mut model: Sam<Train>,
+pub fn train_loop<A: AutodiffBackend>(
+    mut model: Sam<A>,
     images: &[TrainImage],
-    source: &Embeddings<'_>,
+    source: &Embeddings<'_, A::InnerBackend>,
     settings: &OptimSettings,
     seed: u64,
     label: &str,
-) -> anyhow::Result<(Sam<Train>, Curve)> {
+) -> anyhow::Result<(Sam<A>, Curve)> {
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let mut optim = AdamWConfig::new()
         .with_weight_decay(settings.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(settings.grad_clip_norm)))
-        .init::<Train, Sam<Train>>();
+        .init::<A, Sam<A>>();
     let per_epoch = images.len().div_ceil(settings.batch_images.max(1));
     let total = per_epoch * settings.epochs;
     let bar = ProgressBar::new(total as u64);
@@ -316,7 +311,7 @@ pub fn train_loop(
             let embs = embed_batch(&model, &items, source);
             let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
             let loss = step_loss(&model, &embs, &refs, &mut rng)?;
-            let value: f32 = loss.clone().into_scalar();
+            let value: f32 = loss.clone().into_scalar().elem();
             anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
             let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(settings.lr_at(step, total), model, grads);
@@ -349,7 +344,10 @@ pub fn train_loop(
 }
 
 /// Embeddings of every image under every flip, from the frozen encoder of `model`.
-pub fn precompute_embeddings(model: &Sam<Cpu>, images: &[TrainImage]) -> Vec<Vec<Tensor<Cpu, 4>>> {
+pub fn precompute_embeddings<B: Backend>(
+    model: &Sam<B>,
+    images: &[TrainImage],
+) -> Vec<Vec<Tensor<B, 4>>> {
     images
         .iter()
         .map(|it| {
@@ -361,6 +359,6 @@ pub fn precompute_embeddings(model: &Sam<Cpu>, images: &[TrainImage]) -> Vec<Vec
 }
 
 /// The inference copy of a training model.
-pub fn to_cpu(model: &Sam<Train>) -> Sam<Cpu> {
+pub fn to_inference<A: AutodiffBackend>(model: &Sam<A>) -> Sam<A::InnerBackend> {
     model.valid()
 }

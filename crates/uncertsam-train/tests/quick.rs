@@ -5,7 +5,13 @@
 
 use uncertsam_data::{SampleSource, UncertSamSplit, prompts};
 use uncertsam_sam::{PromptBatch, Sam, SamConfig};
-use uncertsam_train::{Cpu, TrainArgs, run};
+use uncertsam_train::TrainArgs;
+
+type Cpu = burn::backend::NdArray<f32>;
+
+fn run(args: &TrainArgs) -> anyhow::Result<uncertsam_train::TrainReport<Cpu>> {
+    uncertsam_train::run::<burn::backend::Autodiff<Cpu>>(args, &Default::default())
+}
 
 fn box_logits(sam: &Sam<Cpu>, data: &std::path::Path) -> Vec<f32> {
     let split = UncertSamSplit::open(data, "Synth-Clean", "test").expect("test split");

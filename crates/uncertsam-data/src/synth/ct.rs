@@ -3,7 +3,7 @@
 use rand::Rng;
 
 use super::canvas::{Canvas, box_blur};
-use super::render::{Rendered, add_noise, visible_masks};
+use super::rendered::{Rendered, add_noise, visible_masks};
 use super::shapes::Shape;
 use super::texture::ValueNoise;
 use crate::mask::Mask;

@@ -18,6 +18,7 @@ mod canvas;
 mod ct;
 mod effects;
 mod render;
+mod rendered;
 mod shapes;
 pub mod texture;
 mod write;
@@ -26,34 +27,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::datasets::DatasetInfo;
+pub use crate::datasets::SYNTH_DATASETS;
 use crate::error::DataError;
 use crate::seed::{IMAGE_LEVEL, SampleSeed, streams};
 
 pub use canvas::Canvas;
 pub use shapes::{Segment, Shape};
-
-/// The synthetic datasets, with the condition each mirrors.
-pub const SYNTH_DATASETS: [DatasetInfo; 7] = [
-    synth("Synth-Clean", "clean (in-domain)"),
-    synth("Synth-Shadow", "cast shadows (like ISTD, SBU-shadow)"),
-    synth("Synth-Transparency", "transparent objects (like Trans10K)"),
-    synth("Synth-Camouflage", "camouflage (like COD10K-v3)"),
-    synth(
-        "Synth-CT",
-        "grayscale, noisy, low-contrast CT (like MSD_Spleen)",
-    ),
-    synth("Synth-Flare", "lens flare (like Flare7K)"),
-    synth("Synth-Fine", "thin structures (like BIG, COIFT)"),
-];
-
-const fn synth(name: &'static str, condition: &'static str) -> DatasetInfo {
-    DatasetInfo {
-        name,
-        condition,
-        eval_scale: 1.0,
-    }
-}
 
 /// The imaging condition of a synthetic dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -1,0 +1,77 @@
+//! `uncertsam train`'s options.
+
+use std::path::PathBuf;
+
+use crate::finetune::FinetuneSpec;
+
+/// Command-line arguments of `uncertsam train` (`cargo xtask train`).
+#[derive(Clone, Debug, clap::Args)]
+pub struct TrainArgs {
+    /// Output directory for `sam.safetensors`, `config.json`, `ensemble/` and `manifest.json`.
+    #[arg(long, default_value = "fixtures/default")]
+    pub out: PathBuf,
+    /// Root of the synthetic benchmark (a cache); generated there (default `SynthConfig`) when
+    /// absent.
+    #[arg(long, default_value = "target/synth")]
+    pub data: PathBuf,
+    /// Seed of every random draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Epochs of the main model (default 60; 3 with `--quick`).
+    #[arg(long)]
+    pub epochs: Option<usize>,
+    /// Training images of the main model (the first of `Synth-Clean/train`) and of the
+    /// ensemble members.
+    #[arg(long, default_value_t = 200)]
+    pub images: usize,
+    /// Fine-tuning stages after the main training, in order, comma-separated
+    /// `EPOCHSxIMAGES@LR` (the first IMAGES of `Synth-Clean/train`, which is generated that
+    /// large; peak lr LR); `--finetune` with no value runs none. Default `12x800@1e-3,
+    /// 8x1600@7e-4` ([`DEFAULT_FINETUNE`]); none with `--quick`.
+    #[arg(long, value_delimiter = ',', num_args = 0..)]
+    pub finetune: Option<Vec<FinetuneSpec>>,
+    /// Start from this checkpoint (same geometry) instead of training the main model: only
+    /// the fine-tuning stages and the ensemble run. The manifest records the file's SHA-256 and,
+    /// from a `manifest.json` beside it, how it was trained.
+    #[arg(long)]
+    pub init: Option<PathBuf>,
+    /// Deep-ensemble members to train (0 for none).
+    #[arg(long, default_value_t = 4)]
+    pub ensemble_members: usize,
+    /// Epochs of each ensemble member (default 2; 1 with `--quick`).
+    #[arg(long)]
+    pub ensemble_epochs: Option<usize>,
+    /// Images per optimiser step.
+    #[arg(long, default_value_t = 2)]
+    pub batch_images: usize,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// A JSON `SamConfig` to train instead of the default geometry.
+    #[arg(long)]
+    pub geometry: Option<PathBuf>,
+    /// Smoke run: a tiny generated dataset (when `--data` is absent), 4 training images, few
+    /// epochs, 2 ensemble members at most, 2 evaluation images per split.
+    #[arg(long)]
+    pub quick: bool,
+}
+
+impl Default for TrainArgs {
+    fn default() -> Self {
+        Self {
+            out: "fixtures/default".into(),
+            data: "target/synth".into(),
+            seed: 0,
+            epochs: None,
+            images: 200,
+            finetune: None,
+            init: None,
+            ensemble_members: 4,
+            ensemble_epochs: None,
+            batch_images: 2,
+            lr: 2e-3,
+            geometry: None,
+            quick: false,
+        }
+    }
+}

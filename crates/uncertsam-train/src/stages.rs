@@ -1,0 +1,322 @@
+//! [`run`]: the stages of one training run (main model or `--init`, fine-tuning, ensemble,
+//! evaluation) and the files it writes, generic over the autodiff backend (the application
+//! crate names it).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Context as _;
+use burn::prelude::*;
+use burn::tensor::backend::AutodiffBackend;
+use uncertsam_data::synth::Condition;
+use uncertsam_sam::{Sam, SamConfig};
+
+use crate::args::TrainArgs;
+use crate::eval::eval_split;
+use crate::finetune::{DEFAULT_FINETUNE, FinetuneSpec};
+use crate::geometry::default_geometry;
+use crate::init::{PeRule, init_weights};
+use crate::manifest::{DataInfo, Manifest, Stage, Versions, WallTime, command_line, init_info};
+use crate::synth_data::ensure_data;
+use crate::train::{Embeddings, OptimSettings, precompute_embeddings, to_inference, train_loop};
+use crate::{data, init, io};
+
+/// What [`run`] returns: the manifest, the trained main model and the output directory.
+#[derive(Debug)]
+pub struct TrainReport<B: Backend> {
+    /// The manifest as written to `manifest.json`.
+    pub manifest: Manifest,
+    /// The trained main model, on the inference backend.
+    pub model: Sam<B>,
+    /// Ensemble members, in order.
+    pub members: Vec<Sam<B>>,
+    /// The output directory.
+    pub out: PathBuf,
+}
+
+/// Added to `--seed` for the fine-tuning stage's data order, flips and prompts.
+pub const FINETUNE_SEED_OFFSET: u64 = 500;
+
+fn count_params<B: Backend>(model: &Sam<B>) -> usize {
+    use burn::module::Module as _;
+    model.num_params()
+}
+
+/// Trains the main model and the ensemble, evaluates them and writes `args.out`.
+pub fn run<A: AutodiffBackend>(
+    args: &TrainArgs,
+    device: &A::Device,
+) -> anyhow::Result<TrainReport<A::InnerBackend>> {
+    let start = Instant::now();
+    let quick = args.quick;
+    let stages: Vec<FinetuneSpec> = match &args.finetune {
+        Some(s) => s.clone(),
+        None if quick => Vec::new(),
+        None => DEFAULT_FINETUNE.to_vec(),
+    };
+    let needed = stages
+        .iter()
+        .map(|s| s.images)
+        .fold(args.images.max(1), usize::max);
+    ensure_data(&args.data, quick, needed)?;
+    let geometry = match &args.geometry {
+        Some(p) => serde_json::from_str::<SamConfig>(
+            &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
+        )
+        .with_context(|| format!("parsing {}", p.display()))?,
+        None => default_geometry(),
+    };
+    let limit = if quick { 4 } else { needed };
+    let all = data::load_split(&args.data, "Synth-Clean", "train", Some(limit))?;
+    let images = &all[..args.images.clamp(1, all.len())];
+    let masks = |set: &[data::TrainImage]| set.iter().map(|i| i.masks.len()).sum::<usize>();
+    let train_masks = masks(images);
+    eprintln!(
+        "training on {} images ({train_masks} masks) of Synth-Clean/train; fine-tuning stages: \
+         {}",
+        images.len(),
+        if stages.is_empty() {
+            "none".to_owned()
+        } else {
+            stages
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    let settings = OptimSettings {
+        epochs: args.epochs.unwrap_or(if quick { 3 } else { 60 }),
+        batch_images: args.batch_images.max(1),
+        lr: args.lr,
+        warmup_fraction: if quick { 0.1 } else { 0.05 },
+        final_lr_fraction: 0.02,
+        weight_decay: 0.01,
+        grad_clip_norm: 1.0,
+    };
+
+    // Main model: trained from scratch, or loaded from `--init`.
+    let model = Sam::<A>::new(&geometry, device)?;
+    let (mut trained, stage, init) = match &args.init {
+        Some(path) => {
+            let model = model
+                .load_checkpoint(path)
+                .with_context(|| format!("loading --init {}", path.display()))?;
+            (init::trainable(model), None, Some(init_info(path)?))
+        }
+        None => {
+            let (trained, curve) = train_loop(
+                init_weights(model, args.seed, PeRule::Draw),
+                images,
+                &Embeddings::Encoder,
+                &settings,
+                args.seed,
+                "sam",
+            )?;
+            eprintln!("main model trained in {:.0} s", curve.seconds);
+            let stage = Stage {
+                seed: args.seed,
+                images: images.len(),
+                masks: train_masks,
+                settings: settings.clone(),
+                curve,
+            };
+            (trained, Some(stage), None)
+        }
+    };
+    let train_s = stage.as_ref().map_or(0.0, |s| s.curve.seconds);
+
+    // Fine-tuning stages on more images, each from a warm-up and a fresh cosine schedule. Every
+    // stage draws from the same stream seed, so a chain of `--init` runs of one stage each
+    // gives the weights of one run with all the stages (tested).
+    let mut finetune = Vec::with_capacity(stages.len());
+    for (k, spec) in stages.iter().enumerate() {
+        let set = &all[..spec.images.min(all.len())];
+        let ft_settings = OptimSettings {
+            epochs: spec.epochs,
+            lr: spec.lr,
+            ..settings.clone()
+        };
+        let seed = args.seed.wrapping_add(FINETUNE_SEED_OFFSET);
+        let (model, curve) = train_loop(
+            trained,
+            set,
+            &Embeddings::Encoder,
+            &ft_settings,
+            seed,
+            &format!("finetune {}", k + 1),
+        )?;
+        eprintln!(
+            "fine-tuning stage {} ({spec}) took {:.0} s",
+            k + 1,
+            curve.seconds
+        );
+        trained = model;
+        finetune.push(Stage {
+            seed,
+            images: set.len(),
+            masks: masks(set),
+            settings: ft_settings,
+            curve,
+        });
+    }
+    let finetune_s: f64 = finetune.iter().map(|s| s.curve.seconds).sum();
+    let main = to_inference(&trained);
+    let out = &args.out;
+    io::save_model(&main, &out.join("sam.safetensors"))?;
+    io::write_json(&out.join("config.json"), &geometry)?;
+
+    // Ensemble members on the frozen encoder.
+    let ens_start = Instant::now();
+    let members_n = if quick {
+        args.ensemble_members.min(2)
+    } else {
+        args.ensemble_members
+    };
+    let ens_settings = OptimSettings {
+        epochs: args.ensemble_epochs.unwrap_or(if quick { 1 } else { 2 }),
+        ..settings.clone()
+    };
+    let mut members = Vec::new();
+    let mut ensemble = Vec::new();
+    if members_n > 0 {
+        let cache = precompute_embeddings(&main, images);
+        for i in 0..members_n {
+            let seed = args.seed.wrapping_add(1000 * (i as u64 + 1));
+            let mut member = trained.clone();
+            let dec = &mut member.mask_decoder;
+            dec.output_hypernetworks_mlps = init_weights(
+                std::mem::take(&mut dec.output_hypernetworks_mlps),
+                seed,
+                PeRule::Keep,
+            );
+            dec.iou_prediction_head =
+                init_weights(dec.iou_prediction_head.clone(), seed ^ 0x5eed, PeRule::Keep);
+            let (member, curve) = train_loop(
+                member,
+                images,
+                &Embeddings::Frozen(&cache),
+                &ens_settings,
+                seed,
+                &format!("member {i}"),
+            )?;
+            let member = to_inference(&member);
+            io::save_model(
+                &member,
+                &out.join("ensemble").join(format!("member_{i}.safetensors")),
+            )?;
+            members.push(member);
+            ensemble.push(Stage {
+                seed,
+                images: images.len(),
+                masks: train_masks,
+                settings: ens_settings.clone(),
+                curve,
+            });
+        }
+    }
+    let ensemble_s = ens_start.elapsed().as_secs_f64();
+
+    // Evaluation.
+    let eval_start = Instant::now();
+    let eval_limit = quick.then_some(2);
+    let mut box_iou = vec![eval_split(
+        &main,
+        &members,
+        &args.data,
+        "Synth-Clean",
+        "test",
+        eval_limit,
+    )?];
+    for c in Condition::SHIFTS {
+        let name = c.dataset_name();
+        if args.data.join(name).join("test").is_dir() {
+            box_iou.push(eval_split(
+                &main, &members, &args.data, name, "test", eval_limit,
+            )?);
+        }
+    }
+    for s in &box_iou {
+        eprintln!(
+            "{}/{}: box IoU {:.4} ({} masks){}",
+            s.dataset,
+            s.split,
+            s.mean_iou,
+            s.masks,
+            if s.member_iou.is_empty() {
+                String::new()
+            } else {
+                format!(", members {:.4?}", s.member_iou)
+            }
+        );
+    }
+    let eval_s = eval_start.elapsed().as_secs_f64();
+
+    // The saved checkpoint must load back.
+    Sam::<A::InnerBackend>::new(&geometry, device)?
+        .load_checkpoint(out.join("sam.safetensors"))
+        .context("reloading the saved checkpoint")?;
+
+    let mut files = vec!["sam.safetensors".to_string(), "config.json".to_string()];
+    files.extend((0..members.len()).map(|i| format!("ensemble/member_{i}.safetensors")));
+    let files = files
+        .into_iter()
+        .map(|f| {
+            let size = std::fs::metadata(out.join(&f))
+                .map(|m| m.len())
+                .unwrap_or(0);
+            (f, size)
+        })
+        .collect();
+    let synth_config = std::fs::read_to_string(args.data.join("synth-config.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok());
+    let manifest = Manifest {
+        command: command_line(),
+        seed: args.seed,
+        quick,
+        data: DataInfo {
+            root: args.data.clone(),
+            train_split: "Synth-Clean/train".into(),
+            train_images: images.len(),
+            train_masks,
+            synth_config,
+        },
+        geometry: geometry.clone(),
+        parameters: count_params(&main),
+        train: stage,
+        init,
+        finetune,
+        ensemble,
+        box_iou,
+        wall_time_s: WallTime {
+            train: train_s,
+            finetune: finetune_s,
+            ensemble: ensemble_s,
+            eval: eval_s,
+            total: start.elapsed().as_secs_f64(),
+        },
+        threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        versions: Versions {
+            uncertsam_train: env!("CARGO_PKG_VERSION").into(),
+            burn: "0.21.0".into(),
+        },
+        files,
+    };
+    io::write_json(&out.join("manifest.json"), &manifest)?;
+    eprintln!(
+        "training time: {:.1} min (main {:.0} s, fine-tuning {:.0} s, ensemble {:.0} s, eval \
+         {:.0} s)",
+        manifest.wall_time_s.total / 60.0,
+        train_s,
+        finetune_s,
+        ensemble_s,
+        eval_s
+    );
+    Ok(TrainReport {
+        manifest,
+        model: main,
+        members,
+        out: out.clone(),
+    })
+}

@@ -81,7 +81,11 @@ fn normal<B: Backend, const D: usize>(shape: [usize; D], device: &B::Device) -> 
 }
 
 /// Times one part; `Err` names a part this binary does not know.
-fn part<B: Backend>(o: &Options, name: &str, device: &B::Device) -> Result<(f64, Vec<f64>), String> {
+fn part<B: Backend>(
+    o: &Options,
+    name: &str,
+    device: &B::Device,
+) -> Result<(f64, Vec<f64>), String> {
     if let Some(preset) = name.strip_prefix("decoder:") {
         let cfg = SamConfig::preset(preset).ok_or(format!("no SAM preset `{preset}`"))?;
         let sam = Sam::<B>::new(&cfg, device).map_err(|e| e.to_string())?;
@@ -97,7 +101,12 @@ fn part<B: Backend>(o: &Options, name: &str, device: &B::Device) -> Result<(f64,
         let boxes: Vec<f32> = (0..o.batch)
             .flat_map(|i| {
                 let t = i as f32 / o.batch as f32;
-                [0.1 * f + 0.2 * f * t, 0.15 * f, 0.6 * f + 0.3 * f * t, 0.8 * f]
+                [
+                    0.1 * f + 0.2 * f * t,
+                    0.15 * f,
+                    0.6 * f + 0.3 * f * t,
+                    0.8 * f,
+                ]
             })
             .collect();
         let prompts = Prompts {
@@ -157,10 +166,14 @@ fn main() -> std::process::ExitCode {
         #[cfg(feature = "cuda")]
         ("cuda", "f32") => run::<burn_cuda::Cuda<f32, i32>>(&o, &Default::default()),
         #[cfg(feature = "cuda")]
-        ("cuda", "bf16") => run::<burn_cuda::Cuda<burn::tensor::bf16, i32>>(&o, &Default::default()),
+        ("cuda", "bf16") => {
+            run::<burn_cuda::Cuda<burn::tensor::bf16, i32>>(&o, &Default::default())
+        }
         #[cfg(not(feature = "cuda"))]
         ("cuda", _) => Err("built without the `cuda` feature (--features cuda)".into()),
-        (b, d) => Err(format!("no {d} build for backend `{b}` (cpu: f32; cuda: f32, bf16)")),
+        (b, d) => Err(format!(
+            "no {d} build for backend `{b}` (cpu: f32; cuda: f32, bf16)"
+        )),
     });
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,

@@ -175,8 +175,7 @@ pub fn run(args: &[String]) -> Result<std::process::ExitCode> {
         bail!("usage: cargo xtask compare-rows A/rows.csv B/rows.csv [--fail-above X]");
     };
     let read = |f: &str| -> Result<Rows> {
-        let text =
-            std::fs::read_to_string(Path::new(f)).with_context(|| format!("reading {f}"))?;
+        let text = std::fs::read_to_string(Path::new(f)).with_context(|| format!("reading {f}"))?;
         parse(&text, f)
     };
     let (a, b) = (read(fa)?, read(fb)?);
@@ -189,10 +188,10 @@ pub fn run(args: &[String]) -> Result<std::process::ExitCode> {
     if one_sided > 0 {
         eprintln!("{one_sided} values are finite in one file only");
     }
-    if let Some(t) = fail_above {
-        if !over.is_empty() {
-            eprintln!("{} columns differ by more than {t:e}", over.len());
-        }
+    if let Some(t) = fail_above
+        && !over.is_empty()
+    {
+        eprintln!("{} columns differ by more than {t:e}", over.len());
     }
     Ok(if one_sided > 0 || !over.is_empty() {
         std::process::ExitCode::FAILURE
@@ -251,7 +250,12 @@ mod tests {
         let e = compare(&a, &fewer).unwrap_err().to_string();
         assert!(e.contains("1 only in the first"), "{e}");
         let other = parse(&A.replace(",ece", ",nll"), "b").unwrap();
-        assert!(compare(&a, &other).unwrap_err().to_string().contains("headers"));
+        assert!(
+            compare(&a, &other)
+                .unwrap_err()
+                .to_string()
+                .contains("headers")
+        );
         let ragged = parse("dataset,image_id,mask_id,estimator,x\nS,0,1,e\n", "r");
         assert!(ragged.unwrap_err().to_string().contains("line 2"));
         let dup = parse(&format!("{A}S,0,1,entropy,0.9,0.80,0.010\n"), "d");

@@ -8,7 +8,7 @@ use std::ffi::OsString;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 use clap::{Parser, Subcommand};
 use uncertsam_bench::args::{BackendKind, BenchArgs, MergeArgs};
 use uncertsam_bench::{report, run};
@@ -287,7 +287,7 @@ fn cuda(args: &BenchArgs) -> Result<(usize, usize)> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda(_args: &BenchArgs) -> Result<(usize, usize)> {
-    bail!(
+    anyhow::bail!(
         "this binary was built without the `cuda` feature; `cargo xtask bench --backend cuda` enables it"
     )
 }

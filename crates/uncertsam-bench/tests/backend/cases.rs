@@ -19,6 +19,7 @@ type Cpu = burn::backend::NdArray<f32>;
 /// probabilities, predicted IoUs, scores and uncertainty maps (all bounded, so an absolute
 /// tolerance means the same thing everywhere; logits are not compared directly because
 /// `safe_logit` of a sampling mean near 0 or 1 magnifies any rounding difference).
+#[cfg_attr(not(feature = "cuda"), allow(dead_code))] // used by the CUDA tests only
 pub const CROSS_BACKEND_TOLERANCE: f32 = MODEL_TOLERANCE as f32;
 
 /// Every committed parity fixture: SAM v1 at two geometries, MobileSAM, SAM 2 at two.
@@ -124,7 +125,9 @@ fn configs<B: Backend>(
         (LaplaceConfig::paper(4), "paper"),
     ] {
         let mut data = std::iter::once(fit_sample(image, &prompts));
-        let fitted = config.fit(sam, &mut data, &mut rng(0)).expect("fit laplace");
+        let fitted = config
+            .fit(sam, &mut data, &mut rng(0))
+            .expect("fit laplace");
         Persist::<B>::save(&fitted, &dir.join(name)).expect("save laplace");
     }
     let json = serde_json::json!([
@@ -147,6 +150,7 @@ fn configs<B: Backend>(
 /// Writes the random ensemble member and variance network both backends load.
 fn write_shared(sam: &Sam<Cpu>, shared: &Path) {
     let device = Default::default();
+    std::fs::create_dir_all(shared).expect("shared dir");
     Sam::<Cpu>::new(sam.config(), &device)
         .expect("member")
         .save_safetensors(shared.join("member.safetensors"))
@@ -233,7 +237,13 @@ pub fn estimators_match_cpu<B: Backend>(device: &B::Device, tolerance: f32) {
                 .iter()
                 .zip(b)
                 .map(|(x, y)| (x - y).abs())
-                .fold(0.0f32, |m, d| if d.is_nan() || m.is_nan() { f32::NAN } else { m.max(d) });
+                .fold(0.0f32, |m, d| {
+                    if d.is_nan() || m.is_nan() {
+                        f32::NAN
+                    } else {
+                        m.max(d)
+                    }
+                });
             println!("{name:<48} {what:<20} max |diff| {worst:.3e}");
             assert!(
                 a.iter().all(|v| v.is_finite()),

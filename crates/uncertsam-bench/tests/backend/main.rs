@@ -43,10 +43,9 @@ mod cuda {
 
     // The generic entry points the CPU binary instantiates only with NdArray (fitting,
     // fusion training, predict) also take CUDA: a bound that CUDA misses fails this build.
-    const _: fn(&uncertsam_bench::fitting::FitArgs, &<burn::backend::Autodiff<Cuda> as burn::prelude::Backend>::Device) -> anyhow::Result<()> =
-        uncertsam_bench::fitting::run::<burn::backend::Autodiff<Cuda>>;
-    const _: fn(&uncertsam_bench::fit_fusion::FitFusionArgs, &<burn::backend::Autodiff<Cuda> as burn::prelude::Backend>::Device) -> anyhow::Result<()> =
-        uncertsam_bench::fit_fusion::run::<burn::backend::Autodiff<Cuda>>;
-    const _: fn(&uncertsam_bench::predict::PredictArgs, &<Cuda as burn::prelude::Backend>::Device) -> anyhow::Result<()> =
-        uncertsam_bench::predict::run::<Cuda>;
+    const _: () = {
+        let _ = uncertsam_bench::fitting::run::<burn::backend::Autodiff<Cuda>>;
+        let _ = uncertsam_bench::fit_fusion::run::<burn::backend::Autodiff<Cuda>>;
+        let _ = uncertsam_bench::predict::run::<Cuda>;
+    };
 }

@@ -11,19 +11,22 @@
 //! - `results`: run the default benchmark and write `docs/results.md` from it;
 //! - `fit-fusion`: train the dense-fusion refinement weights (`fixtures/default/fusion`);
 //! - `cycles`: list module-level import cycles in every crate (none allowed; also a test);
+//! - `compare-rows A B [--fail-above X]`: per-column max |diff| of two `rows.csv` (run here,
+//!   see [`compare_rows`]);
 //! - any other task is passed to the `uncertsam` binary as is.
 
 use std::process::{Command, ExitCode};
 
 use anyhow::{Context, Result};
 
+mod compare_rows;
 mod cycles;
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
         println!(
-            "usage: cargo xtask <bench|results|parity|data|predict|train|fit-fusion|merge> [ARGS]"
+            "usage: cargo xtask <bench|results|parity|data|predict|train|fit-fusion|merge|compare-rows> [ARGS]"
         );
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);
@@ -42,6 +45,9 @@ fn main() -> Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         });
+    }
+    if args[0] == "compare-rows" {
+        return compare_rows::run(&args[1..]);
     }
     let cuda = args
         .windows(2)

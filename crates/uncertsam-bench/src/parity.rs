@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::prelude::Backend as BurnBackend;
 use uncertsam_sam::parity::{ParityReport, Path_, check_fixture};
 
@@ -59,5 +59,5 @@ fn cuda(dir: &std::path::Path) -> Result<ParityReport> {
 
 #[cfg(not(feature = "cuda"))]
 fn cuda(_dir: &std::path::Path) -> Result<ParityReport> {
-    bail!("this binary was built without the `cuda` feature; use `--features cuda`")
+    anyhow::bail!("this binary was built without the `cuda` feature; use `--features cuda`")
 }

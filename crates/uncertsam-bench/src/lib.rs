@@ -9,12 +9,15 @@
 pub mod alloc;
 pub mod args;
 pub mod click_plots;
+pub mod crash;
+pub mod data_checks;
 pub mod estimators;
 pub mod fit_cache;
 pub mod fit_fusion;
 pub mod fitting;
 pub mod gallery;
 pub mod jobs;
+pub mod parent_death;
 pub mod parts;
 pub mod plots;
 pub mod predict;

@@ -97,6 +97,7 @@ enum DataCommand {
 
 fn main() -> Result<ExitCode> {
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::crash::exit_on_panic();
     let cli = Cli::parse();
     match cli.command {
         Command::Parity { dirs, backend } => parity::run(&dirs, backend),

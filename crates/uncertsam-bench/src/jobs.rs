@@ -59,6 +59,10 @@ pub fn run_workers(
             ])
             .arg(&args.out)
             .env("RAYON_NUM_THREADS", threads.to_string())
+            .env(
+                crate::parent_death::PARENT_PID_ENV,
+                std::process::id().to_string(),
+            )
             .stdout(Stdio::piped());
         if j > 0 {
             cmd.arg("--secondary-worker");

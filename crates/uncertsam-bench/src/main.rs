@@ -4,5 +4,6 @@ use std::process::ExitCode;
 
 fn main() -> anyhow::Result<ExitCode> {
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::crash::exit_on_panic();
     uncertsam_bench::run_with(&uncertsam_bench::registry::NoExternal, std::env::args_os())
 }

@@ -18,19 +18,12 @@ use crate::registry::{ExternalEstimators, Registry};
 /// Images per split with `--quick`.
 const QUICK_IMAGES: usize = 3;
 
-/// Before a run: generates the synthetic benchmark into `--data` when the directory is absent,
-/// and refuses an `--out` that already holds results unless `--resume` is given.
+/// Before a run: generates the synthetic benchmark into `--data` when it is the default root and
+/// absent (any other missing `--data` is an error), and refuses an `--out` that already holds
+/// results unless `--resume` is given. A worker of `--jobs` starts following its parent here.
 pub fn prepare(args: &BenchArgs) -> Result<()> {
-    if !args.data.exists() {
-        eprintln!(
-            "generating the synthetic benchmark into {}",
-            args.data.display()
-        );
-        uncertsam_data::synth::generate(
-            &uncertsam_data::synth::SynthConfig::default(),
-            &args.data,
-        )?;
-    }
+    crate::parent_death::follow_parent();
+    crate::data_checks::ensure_data(args)?;
     if !args.resume && args.out.join("parts").exists() {
         bail!(
             "{} already holds results; pass --resume to continue it, or choose another --out",
@@ -65,11 +58,13 @@ pub fn run<B: Backend, E: ExternalEstimators>(
         serde_json::to_string_pretty(&meta)?.as_bytes(),
     )?;
     let (mut done, mut bad) = (0, 0);
+    let mut unreadable = Vec::new();
     for dataset in datasets(args)? {
         let split = match UncertSamSplit::open(&args.data, &dataset, &args.split) {
             Ok(s) => s,
             Err(e) => {
                 crate::args::log_line(format_args!("skipping dataset {dataset}: {e}"));
+                unreadable.push(format!("{dataset}: {e}"));
                 continue;
             }
         };
@@ -118,7 +113,7 @@ pub fn run<B: Backend, E: ExternalEstimators>(
                     Part {
                         dataset: dataset.clone(),
                         index,
-                        image_id: None,
+                        image_id: split.image_id(index),
                         estimators: vec![],
                         refinement: vec![],
                         error: Some(msg),
@@ -129,5 +124,6 @@ pub fn run<B: Backend, E: ExternalEstimators>(
         }
         bar.finish();
     }
+    crate::data_checks::fail_on_unreadable(args, &unreadable)?;
     Ok((done, bad))
 }

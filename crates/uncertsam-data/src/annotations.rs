@@ -1,4 +1,9 @@
 //! `dataset.json`: the COCO-like annotations file of the UncertSAM layout.
+//!
+//! [`AnnotationsFile::read_lenient`] (what the loader uses) parses the file as JSON first and
+//! then each annotation on its own: one annotation with a missing field or a wrong type costs
+//! only that annotation (a [`BadAnnotation`]); only a file that is not JSON, or has no
+//! `annotations` array, fails as a whole.
 
 use std::path::Path;
 
@@ -52,7 +57,60 @@ pub enum Counts {
     Runs(Vec<u32>),
 }
 
+/// An annotation of the file that does not parse; the other annotations still load.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadAnnotation {
+    /// Position in the file's `annotations` array (0-based).
+    pub index: usize,
+    /// Its `id`, when that field itself is a valid id.
+    pub id: Option<u64>,
+    /// Its `image_id`, when that field itself is a valid id.
+    pub image_id: Option<u64>,
+    /// What is wrong (the parser's message: the missing field or the wrong type).
+    pub reason: String,
+}
+
+/// The top level of the file, each annotation still unparsed.
+#[derive(Deserialize)]
+struct RawFile {
+    annotations: Vec<serde_json::Value>,
+}
+
 impl AnnotationsFile {
+    /// Parses an annotations file's bytes one annotation at a time: the annotations that parse,
+    /// and one [`BadAnnotation`] per annotation that does not. Only bytes that are not JSON, or
+    /// JSON without an `annotations` array, are an error (`path` is only used in it).
+    pub fn parse_lenient(
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<(Vec<Annotation>, Vec<BadAnnotation>), DataError> {
+        let raw: RawFile = serde_json::from_slice(bytes).map_err(|source| DataError::Json {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut good = Vec::with_capacity(raw.annotations.len());
+        let mut bad = Vec::new();
+        for (index, value) in raw.annotations.into_iter().enumerate() {
+            let id = value.get("id").and_then(serde_json::Value::as_u64);
+            let image_id = value.get("image_id").and_then(serde_json::Value::as_u64);
+            match serde_json::from_value::<Annotation>(value) {
+                Ok(a) => good.push(a),
+                Err(e) => bad.push(BadAnnotation {
+                    index,
+                    id,
+                    image_id,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok((good, bad))
+    }
+
+    /// Reads an annotations file with [`AnnotationsFile::parse_lenient`].
+    pub fn read_lenient(path: &Path) -> Result<(Vec<Annotation>, Vec<BadAnnotation>), DataError> {
+        Self::parse_lenient(path, &read_bytes(path)?)
+    }
+
     /// Parses an annotations file's bytes; `path` is only used in the error.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, DataError> {
         serde_json::from_slice(bytes).map_err(|source| DataError::Json {
@@ -61,18 +119,20 @@ impl AnnotationsFile {
         })
     }
 
-    /// Reads and parses an annotations file.
+    /// Reads and parses an annotations file; any bad annotation fails the whole file (see
+    /// [`AnnotationsFile::read_lenient`]).
     pub fn read(path: &Path) -> Result<Self, DataError> {
-        let bytes = match std::fs::read(path) {
-            Ok(b) => b,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(DataError::MissingAnnotations {
-                    path: path.to_path_buf(),
-                });
-            }
-            Err(e) => return Err(DataError::io(path, e)),
-        };
-        Self::parse(path, &bytes)
+        Self::parse(path, &read_bytes(path)?)
+    }
+}
+
+fn read_bytes(path: &Path) -> Result<Vec<u8>, DataError> {
+    match std::fs::read(path) {
+        Ok(b) => Ok(b),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(DataError::MissingAnnotations {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(DataError::io(path, e)),
     }
 }
 

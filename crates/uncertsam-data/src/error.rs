@@ -162,6 +162,35 @@ pub enum DataError {
         /// Where masks were looked for.
         source_of_masks: String,
     },
+    /// An annotation of the annotations file does not parse (a missing field, a wrong type);
+    /// the file's other annotations still load.
+    #[error("annotations file {path}: annotation #{index}{}: {reason}", describe_ids(*.annotation_id, *.image_id))]
+    BadAnnotation {
+        /// The annotations file.
+        path: PathBuf,
+        /// Position in the `annotations` array (0-based).
+        index: usize,
+        /// Its `id`, when readable.
+        annotation_id: Option<u64>,
+        /// Its `image_id`, when readable.
+        image_id: Option<u64>,
+        /// The parser's message.
+        reason: String,
+    },
+    /// Annotations name an image whose file does not exist.
+    #[error(
+        "image {image_id} has {annotations} annotation(s) in {annotations_path} but no image file (expected {path})"
+    )]
+    MissingImage {
+        /// The image file the layout expects (`images/<id:08>.jpg`).
+        path: PathBuf,
+        /// The image id.
+        image_id: u64,
+        /// How many annotations name it.
+        annotations: usize,
+        /// The annotations file.
+        annotations_path: PathBuf,
+    },
     /// A sample index past the end of the split.
     #[error("sample index {index} is out of range for {path} ({len} samples)")]
     IndexOutOfRange {
@@ -178,6 +207,15 @@ pub enum DataError {
         /// What is wrong.
         reason: String,
     },
+}
+
+fn describe_ids(annotation_id: Option<u64>, image_id: Option<u64>) -> String {
+    match (annotation_id, image_id) {
+        (Some(a), Some(i)) => format!(" (id {a}, image {i})"),
+        (Some(a), None) => format!(" (id {a})"),
+        (None, Some(i)) => format!(" (image {i})"),
+        (None, None) => String::new(),
+    }
 }
 
 impl DataError {

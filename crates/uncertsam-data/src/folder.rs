@@ -165,4 +165,8 @@ impl SampleSource for FolderDataset {
             masks,
         })
     }
+
+    fn image_id(&self, index: usize) -> Option<u64> {
+        (index < self.images.len()).then_some(index as u64)
+    }
 }

@@ -50,6 +50,6 @@ pub use folder::FolderDataset;
 pub use loader::UncertSamSplit;
 pub use mask::Mask;
 pub use rle::{Rle, encode_base64_counts};
-pub use sample::{InstanceMask, Sample, read_mask_png, read_rgb};
+pub use sample::{InstanceMask, Sample, decode_rgb, read_mask_png, read_rgb};
 pub use seed::{SampleSeed, sample_rng};
 pub use source::{SampleSource, Samples};

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use crate::annotations::{Annotation, AnnotationsFile};
+use crate::annotations::{Annotation, AnnotationsFile, BadAnnotation};
 use crate::error::DataError;
 use crate::sample::{InstanceMask, Sample, read_rgb};
 use crate::source::SampleSource;
@@ -13,6 +13,11 @@ use crate::source::SampleSource;
 ///
 /// Opening lists the images (only `*.jpg`, sorted by the integer id in the file stem) and
 /// indexes the annotations by image id; masks stay RLE-encoded until a sample is loaded.
+///
+/// Nothing is dropped silently: after the images come error entries, each a sample that fails
+/// with its reason: image files with a bad stem or a duplicate id, image ids that annotations
+/// name but that have no file ([`DataError::MissingImage`]), and annotations that do not parse
+/// ([`DataError::BadAnnotation`]).
 #[derive(Debug)]
 pub struct UncertSamSplit {
     dataset: String,
@@ -27,6 +32,8 @@ enum Entry {
     Image { id: u64, path: PathBuf },
     BadStem(PathBuf),
     Duplicate { path: PathBuf, other: PathBuf },
+    MissingImage { id: u64, annotations: usize },
+    BadAnnotation(BadAnnotation),
 }
 
 impl UncertSamSplit {
@@ -43,14 +50,34 @@ impl UncertSamSplit {
             return Err(DataError::MissingDir { path: images_dir });
         }
         let annotations_path = dir.join("annotations").join("dataset.json");
-        let file = AnnotationsFile::read(&annotations_path)?;
+        let (annotations, bad) = AnnotationsFile::read_lenient(&annotations_path)?;
         let mut by_image: HashMap<u64, Vec<Annotation>> = HashMap::new();
-        for ann in file.annotations {
+        for ann in annotations {
             by_image.entry(ann.image_id).or_default().push(ann);
         }
+        let mut entries = list_images(&images_dir)?;
+        let present: std::collections::HashSet<u64> = entries
+            .iter()
+            .filter_map(|e| match e {
+                Entry::Image { id, .. } => Some(*id),
+                _ => None,
+            })
+            .collect();
+        let mut missing: Vec<(u64, usize)> = by_image
+            .iter()
+            .filter(|(id, _)| !present.contains(id))
+            .map(|(id, anns)| (*id, anns.len()))
+            .collect();
+        missing.sort_unstable();
+        entries.extend(
+            missing
+                .into_iter()
+                .map(|(id, annotations)| Entry::MissingImage { id, annotations }),
+        );
+        entries.extend(bad.into_iter().map(Entry::BadAnnotation));
         Ok(Self {
             dataset: dataset.to_owned(),
-            entries: list_images(&images_dir)?,
+            entries,
             dir,
             annotations_path,
             by_image,
@@ -70,9 +97,14 @@ impl UncertSamSplit {
         })
     }
 
-    /// Number of annotations in the file, including skipped ones.
+    /// Number of annotations in the file, including skipped ones and ones that do not parse.
     pub fn annotation_count(&self) -> usize {
-        self.by_image.values().map(Vec::len).sum()
+        let bad = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::BadAnnotation(_)))
+            .count();
+        self.by_image.values().map(Vec::len).sum::<usize>() + bad
     }
 
     fn load(&self, id: u64, path: &Path) -> Result<Sample, DataError> {
@@ -147,6 +179,28 @@ impl SampleSource for UncertSamSplit {
                 other: other.clone(),
             }),
             Some(Entry::Image { id, path }) => self.load(*id, path),
+            Some(Entry::MissingImage { id, annotations }) => Err(DataError::MissingImage {
+                path: self.dir.join("images").join(format!("{id:08}.jpg")),
+                image_id: *id,
+                annotations: *annotations,
+                annotations_path: self.annotations_path.clone(),
+            }),
+            Some(Entry::BadAnnotation(b)) => Err(DataError::BadAnnotation {
+                path: self.annotations_path.clone(),
+                index: b.index,
+                annotation_id: b.id,
+                image_id: b.image_id,
+                reason: b.reason.clone(),
+            }),
+        }
+    }
+
+    fn image_id(&self, index: usize) -> Option<u64> {
+        match self.entries.get(index)? {
+            Entry::Image { id, .. } | Entry::MissingImage { id, .. } => Some(*id),
+            Entry::BadAnnotation(b) => b.image_id,
+            Entry::BadStem(_) => None,
+            Entry::Duplicate { path, .. } => file_stem(path).parse().ok(),
         }
     }
 }

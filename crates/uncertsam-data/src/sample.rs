@@ -43,12 +43,17 @@ pub struct Sample {
 /// truncated, because a lenient decoder may fill the missing part silently.
 pub fn read_rgb(path: &Path) -> Result<RgbImage, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
-    if bytes.starts_with(&[0xff, 0xd8]) && !jpeg_is_complete(&bytes) {
+    decode_rgb(path, &bytes)
+}
+
+/// Decodes an image file's bytes to RGB as [`read_rgb`] does; `path` is only used in errors.
+pub fn decode_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
+    if bytes.starts_with(&[0xff, 0xd8]) && !jpeg_is_complete(bytes) {
         return Err(DataError::TruncatedImage {
             path: path.to_path_buf(),
         });
     }
-    let image = image::load_from_memory(&bytes).map_err(|source| DataError::Image {
+    let image = image::load_from_memory(bytes).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
         source,
     })?;

@@ -23,6 +23,14 @@ pub trait SampleSource {
     /// Loads sample `index` (0-based, in the split's order).
     fn get(&self, index: usize) -> Result<Sample, DataError>;
 
+    /// The image id of sample `index` without loading it, also for a sample that fails to
+    /// load when its id is known (so a bad sample can be recorded with its image). `None`
+    /// when the index is out of range or the id is unknown (the default).
+    fn image_id(&self, index: usize) -> Option<u64> {
+        let _ = index;
+        None
+    }
+
     /// Scale at which the benchmark computes metrics for this dataset (0.5 for BIG).
     fn eval_scale(&self) -> f32 {
         eval_scale(self.dataset())

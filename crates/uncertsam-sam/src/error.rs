@@ -59,6 +59,20 @@ pub enum SamError {
         /// Number of non-finite values.
         count: usize,
     },
+    /// A weight is stored with an element type the loader cannot convert to the model's.
+    #[error(
+        "{path}: key `{key}` is stored as {dtype}, which does not convert to the model's {model_dtype} (F32, F16, BF16 and F64 do)"
+    )]
+    UnsupportedDtype {
+        /// The checkpoint.
+        path: PathBuf,
+        /// Official key name.
+        key: String,
+        /// The stored element type (safetensors spelling: `I64`, `BOOL`, `F8_E4M3`, ...).
+        dtype: String,
+        /// The model's float type.
+        model_dtype: String,
+    },
     /// A prompt or input has the wrong shape or content.
     #[error("invalid input: {0}")]
     Input(String),

@@ -69,4 +69,6 @@ pub use sam2::sam2::{
 pub use sam2::{HieraConfig, Sam2Config};
 pub use stable_header::sort_safetensors_header;
 pub use tiny_vit::TinyViT;
-pub use weights::{SEQUENTIAL_RENAMES, TINY_VIT_RENAMES};
+pub use weights::{
+    LoadReport, SEQUENTIAL_RENAMES, StoredTensor, TINY_VIT_RENAMES, parse_safetensors_header,
+};

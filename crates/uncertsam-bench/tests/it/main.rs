@@ -4,4 +4,5 @@
 mod fitted;
 mod predict;
 mod refine;
+mod reliability;
 mod resume;

@@ -199,3 +199,72 @@ fn a_missing_images_directory_is_an_error_naming_it() {
     assert!(matches!(err, DataError::MissingDir { .. }), "{err}");
     check_names(&err, &["Nope/test/images"]);
 }
+
+#[test]
+fn an_annotation_that_does_not_parse_costs_only_that_annotation() {
+    let (_tmp, dir, mut anns) = good_split(3);
+    // Image 2 gets a second, broken annotation (no segmentation); image 3 one whose image_id
+    // has the wrong type. Both images still load with their good masks.
+    anns.push(json!({"id": 21, "image_id": 2, "area": 5}));
+    anns.push(json!({"id": 31, "image_id": "3", "segmentation": anns[2]["segmentation"]}));
+    write_annotations(&dir, &anns);
+    let split = open(&dir);
+    assert_eq!(split.len(), 5, "3 images + 2 bad annotations");
+    assert_eq!(split.annotation_count(), 5);
+    let results: Vec<_> = split.samples().collect();
+    for (i, r) in results.iter().take(3).enumerate() {
+        let s = r.as_ref().expect("every image still loads");
+        assert_eq!(s.image_id, i as u64 + 1);
+        assert_eq!(s.masks.len(), 1);
+    }
+    let errors: Vec<&DataError> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    assert_eq!(errors.len(), 2);
+    assert!(matches!(errors[0], DataError::BadAnnotation { .. }));
+    check_names(
+        errors[0],
+        &[
+            "dataset.json",
+            "annotation #3",
+            "id 21",
+            "image 2",
+            "segmentation",
+        ],
+    );
+    check_names(
+        errors[1],
+        &["dataset.json", "annotation #4", "id 31", "invalid type"],
+    );
+    assert_eq!(split.image_id(3), Some(2));
+    assert_eq!(split.image_id(4), None, "its image_id is the bad field");
+}
+
+#[test]
+fn annotations_that_are_not_an_array_fail_the_whole_file() {
+    let (_tmp, dir, _) = good_split(1);
+    std::fs::write(
+        dir.join("annotations/dataset.json"),
+        br#"{"annotations": 7}"#,
+    )
+    .expect("write");
+    let err = UncertSamSplit::open_dir(&dir, "Set").expect_err("must fail");
+    assert!(matches!(err, DataError::Json { .. }), "{err}");
+    check_names(&err, &["dataset.json"]);
+}
+
+#[test]
+fn an_image_missing_on_disk_costs_only_its_image_and_is_named() {
+    let (_tmp, dir, _) = good_split(3);
+    std::fs::remove_file(dir.join("images/00000002.jpg")).expect("rm");
+    let split = open(&dir);
+    assert_eq!(split.len(), 3, "2 images + the missing one");
+    let err = only_failure(&split, 2);
+    assert!(
+        matches!(err, DataError::MissingImage { image_id: 2, .. }),
+        "{err}"
+    );
+    check_names(
+        &err,
+        &["image 2", "00000002.jpg", "dataset.json", "1 annotation"],
+    );
+    assert_eq!(split.image_id(2), Some(2));
+}

@@ -4,6 +4,7 @@
 mod bad_input;
 mod fixtures;
 mod folder;
+mod fuzz;
 mod properties;
 mod synth;
 

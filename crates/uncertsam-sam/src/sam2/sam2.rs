@@ -19,7 +19,7 @@ use crate::sam2::mask_decoder::{MaskDecoder, OUTPUT_UPSCALING_RENAMES, stability
 use crate::sam2::preprocess::sam2_model_input;
 use crate::sam2::prompt_encoder::{MASK_DOWNSCALING_RENAMES, PromptEncoder, as_sam2_points};
 use crate::sam2::transformer::MLP_RENAMES;
-use crate::weights::{KeyRules, load_official, save_official};
+use crate::weights::{KeyRules, LoadReport, load_official, save_official};
 
 /// Mask logit written where the object-score head says no object (`NO_OBJ_SCORE`).
 pub const NO_OBJ_SCORE: f32 = -1024.0;
@@ -119,9 +119,23 @@ impl<B: Backend> Sam2<B> {
     /// Loads an official checkpoint: a `.pt` with the state dict under `"model"`, or a
     /// safetensors file with the official keys. Video-only keys (memory attention and encoder,
     /// object pointers, ...) are ignored.
-    pub fn load_checkpoint(mut self, path: impl AsRef<Path>) -> Result<Self, SamError> {
-        load_official(&mut self, path.as_ref(), &key_rules())?;
-        Ok(self)
+    ///
+    /// F16, BF16 and F64 weights are converted to the model's float type, with a `note:` line
+    /// on stderr; [`Sam2::load_checkpoint_reported`] returns the counts instead.
+    pub fn load_checkpoint(self, path: impl AsRef<Path>) -> Result<Self, SamError> {
+        let path = path.as_ref();
+        let (sam, report) = self.load_checkpoint_reported(path)?;
+        report.print_note(path);
+        Ok(sam)
+    }
+
+    /// [`Sam2::load_checkpoint`] without the stderr note: also returns what was converted.
+    pub fn load_checkpoint_reported(
+        mut self,
+        path: impl AsRef<Path>,
+    ) -> Result<(Self, LoadReport), SamError> {
+        let report = load_official(&mut self, path.as_ref(), &key_rules())?;
+        Ok((self, report))
     }
 
     /// Saves the image-path weights as safetensors with the official key names.

@@ -2,6 +2,8 @@
 //! (`fixtures/sam/generate.py`, segment-anything 1.0).
 
 mod api;
+mod dtypes;
+mod fuzz;
 mod mobile_sam;
 mod parity;
 mod sam2;

@@ -79,7 +79,7 @@ def auroc(scores: ArrayLike, labels: ArrayLike) -> float:
     """AUROC of ``scores`` for detecting ``labels == 1``: P(s+ > s-) + P(s+ = s-) / 2.
 
     Exactly scikit-learn's ``roc_auc_score``, ties included; NaN when either class is absent
-    (where scikit-learn raises). ``scores`` of any shape and numeric dtype, ``labels`` bool or
+    (as scikit-learn 1.9, which also warns). ``scores`` of any shape and numeric dtype, ``labels`` bool or
     0/1 of the same shape.
     """
     s, lab = _pair("scores", scores, "labels", labels)

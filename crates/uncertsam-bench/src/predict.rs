@@ -30,6 +30,10 @@ pub struct PredictArgs {
     /// Estimator (see `uncertsam bench --list-estimators`).
     #[arg(long, default_value = "laplace_probit")]
     pub estimator: String,
+    /// Also write the raw float32 maps at the image size as numpy files: `logits.npy`,
+    /// `uncertainty.npy`, `std.npy` (sampling estimators) and `iou.npy`.
+    #[arg(long)]
+    pub npy: bool,
     /// Model, data (for fitting Laplace), samples, seed and `--out` (where `mask.png`,
     /// `uncertainty.png` and `overlay.png` go), as for `bench`.
     #[command(flatten)]
@@ -95,8 +99,42 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     let logits = up(estimate.logits, "logits")?;
     let unc = up(estimate.maps.primary_map().clone(), "uncertainty")?;
     write_pngs(&args.bench.out, &image, &logits, &unc)?;
+    if args.npy {
+        let (w, h) = image.dimensions();
+        let shape = [h as usize, w as usize];
+        let out = &args.bench.out;
+        write_npy(&out.join("logits.npy"), &shape, &logits)?;
+        write_npy(&out.join("uncertainty.npy"), &shape, &unc)?;
+        if let Some(s) = maps.std {
+            write_npy(&out.join("std.npy"), &shape, &up(s)?)?;
+        }
+        let iou = crate::estimators::host(maps.iou)?;
+        write_npy(&out.join("iou.npy"), &[iou.len()], &iou)?;
+    }
     println!("wrote {} ({})", args.bench.out.display(), est.name());
     Ok(())
+}
+
+/// Writes little-endian f32 `values` of `shape` as a `.npy` file (format 1.0, C order).
+fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
+    let dims: Vec<String> = shape.iter().map(|d| format!("{d},")).collect();
+    let mut header = format!(
+        "{{'descr': '<f4', 'fortran_order': False, 'shape': ({}), }}",
+        dims.join(" ")
+    );
+    // Magic (6) + version (2) + length (2) + header, padded with spaces to 64 bytes, then \n.
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = Vec::with_capacity(10 + header.len() + 4 * values.len());
+    bytes.extend_from_slice(b"\x93NUMPY\x01\x00");
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    for v in values {
+        bytes.extend_from_slice(&v.to_le_bytes());
+    }
+    std::fs::write(path, bytes).with_context(|| format!("writing {}", path.display()))
 }
 
 fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Result<()> {

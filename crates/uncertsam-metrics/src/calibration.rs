@@ -260,6 +260,76 @@ pub fn binary_ece(prob: &[f32], gt: &[u8]) -> Result<f64> {
     Ok(acc.ece())
 }
 
+/// Binary ECE of f64 probabilities, binned and summed in f64: the bins are
+/// `[k/10, (k+1)/10)` with the f64 edges `k as f64 / 10` (for f32 input use [`binary_ece`],
+/// whose f32 edges are torchmetrics'), plus the point bin `{1.0}` (see [`ece_bin`]).
+///
+/// # Errors
+/// Length mismatch, empty input, or a value outside [0, 1] (NaN included).
+pub fn binary_ece_f64(prob: &[f64], gt: &[u8]) -> Result<f64> {
+    check_probabilities_f64(prob, gt.len())?;
+    let edges: [f64; ECE_BINS + 1] = std::array::from_fn(|k| k as f64 / ECE_BINS as f64);
+    let (mut count, mut conf, mut acc) = (
+        [0u64; ECE_BINS + 1],
+        [0f64; ECE_BINS + 1],
+        [0u64; ECE_BINS + 1],
+    );
+    for (&p, &g) in prob.iter().zip(gt) {
+        let mut k = ((p * ECE_BINS as f64) as usize).min(ECE_BINS);
+        while k < ECE_BINS && p >= edges[k + 1] {
+            k += 1;
+        }
+        while k > 0 && p < edges[k] {
+            k -= 1;
+        }
+        count[k] += 1;
+        conf[k] += p;
+        acc[k] += u64::from(g != 0);
+    }
+    let n = prob.len() as f64;
+    Ok((0..=ECE_BINS)
+        .filter(|&k| count[k] > 0)
+        .map(|k| {
+            let c = count[k] as f64;
+            (acc[k] as f64 / c - conf[k] / c).abs() * (c / n)
+        })
+        .sum())
+}
+
+/// Brier score mean (p − G)² of f64 probabilities (nonzero `gt` = foreground), in f64
+/// (scikit-learn's `brier_score_loss`).
+///
+/// # Errors
+/// Length mismatch, empty input, or a value outside [0, 1] (NaN included).
+pub fn brier_f64(prob: &[f64], gt: &[u8]) -> Result<f64> {
+    check_probabilities_f64(prob, gt.len())?;
+    let sum: f64 = prob
+        .iter()
+        .zip(gt)
+        .map(|(&p, &g)| {
+            let d = p - if g != 0 { 1.0 } else { 0.0 };
+            d * d
+        })
+        .sum();
+    Ok(sum / prob.len() as f64)
+}
+
+fn check_probabilities_f64(prob: &[f64], gt_len: usize) -> Result<()> {
+    check_same_len("prob", prob.len(), "gt", gt_len)?;
+    if prob.is_empty() {
+        return Err(crate::MetricsError::Empty { name: "prob" });
+    }
+    crate::error::check_finite("prob", prob)?;
+    match prob.iter().position(|&p| !(0.0..=1.0).contains(&p)) {
+        None => Ok(()),
+        Some(index) => Err(crate::MetricsError::NotAProbability {
+            name: "prob",
+            index,
+            value: prob[index],
+        }),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,6 +364,19 @@ mod tests {
         let mut acc = CalibrationAccumulator::new();
         acc.update_pixels(&[0.0], &[1]).expect("valid");
         assert_eq!(acc.nll(), 100.0);
+    }
+
+    #[test]
+    fn f64_ece_and_brier_agree_with_f32_away_from_the_edges() {
+        let p = [0.05f32, 0.55, 0.93, 1.0, 0.0, 0.42, 0.37];
+        let g = [0u8, 1, 1, 1, 0, 0, 1];
+        let wide: Vec<f64> = p.iter().map(|&v| f64::from(v)).collect();
+        let mut acc = CalibrationAccumulator::new();
+        acc.update_pixels(&p, &g).expect("valid");
+        assert!((binary_ece_f64(&wide, &g).expect("valid") - acc.ece()).abs() < 1e-15);
+        assert!((brier_f64(&wide, &g).expect("valid") - acc.brier()).abs() < 1e-15);
+        assert!(brier_f64(&[], &[]).is_err());
+        assert!(binary_ece_f64(&[1.5], &[1]).is_err());
     }
 
     #[test]

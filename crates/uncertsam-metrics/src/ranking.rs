@@ -70,13 +70,93 @@ fn sorted_entries(values: &[f32]) -> Vec<u64> {
     v
 }
 
+/// A sorted (key, index) entry: `(key << 32) | index` for f32 keys (`u64`), `(key << 64) |
+/// index` for f64 keys (`u128`).
+trait Entry: Copy {
+    /// The order-preserving key.
+    fn key(self) -> u64;
+    /// The value's position in the input.
+    fn index(self) -> usize;
+}
+
+impl Entry for u64 {
+    #[inline]
+    fn key(self) -> u64 {
+        self >> 32
+    }
+    #[inline]
+    fn index(self) -> usize {
+        (self & 0xffff_ffff) as usize
+    }
+}
+
+impl Entry for u128 {
+    #[inline]
+    fn key(self) -> u64 {
+        (self >> 64) as u64
+    }
+    #[inline]
+    fn index(self) -> usize {
+        (self & 0xffff_ffff) as usize
+    }
+}
+
+/// Order-preserving `u64` key of a finite f64; −0.0 and +0.0 get the same key.
+#[inline]
+fn key_f64(x: f64) -> u64 {
+    let b = (x + 0.0).to_bits();
+    if b & (1 << 63) != 0 {
+        !b
+    } else {
+        b | (1 << 63)
+    }
+}
+
+/// `(key << 64) | index` for every f64 value, sorted ascending by key (stable): an LSD radix
+/// sort on eight 8-bit digits, skipping digits that all keys share.
+fn sorted_entries_f64(values: &[f64]) -> Vec<u128> {
+    let n = values.len();
+    let mut hist = [[0u32; 256]; 8];
+    for &x in values {
+        let k = key_f64(x);
+        for (d, h) in hist.iter_mut().enumerate() {
+            h[((k >> (8 * d)) & 255) as usize] += 1;
+        }
+    }
+    let mut v: Vec<u128> = values
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| (u128::from(key_f64(x)) << 64) | i as u128)
+        .collect();
+    let mut buf = vec![0u128; n];
+    for (d, h) in hist.iter().enumerate() {
+        if h.iter().any(|&c| c as usize == n) {
+            continue;
+        }
+        let mut offset = [0usize; 256];
+        let mut total = 0;
+        for (o, &c) in offset.iter_mut().zip(h) {
+            *o = total;
+            total += c as usize;
+        }
+        let shift = 64 + 8 * d;
+        for &x in &v {
+            let b = ((x >> shift) & 255) as usize;
+            buf[offset[b]] = x;
+            offset[b] += 1;
+        }
+        std::mem::swap(&mut v, &mut buf);
+    }
+    v
+}
+
 /// Calls `f(start, end)` for every run of equal keys in sorted entries (`end` exclusive).
-fn for_each_tie(sorted: &[u64], mut f: impl FnMut(usize, usize)) {
+fn for_each_tie<E: Entry>(sorted: &[E], mut f: impl FnMut(usize, usize)) {
     let mut start = 0;
     while start < sorted.len() {
-        let k = sorted[start] >> 32;
+        let k = sorted[start].key();
         let mut end = start + 1;
-        while end < sorted.len() && sorted[end] >> 32 == k {
+        while end < sorted.len() && sorted[end].key() == k {
             end += 1;
         }
         f(start, end);
@@ -90,7 +170,7 @@ fn doubled_ranks(sorted: &[u64]) -> Vec<u32> {
     for_each_tie(sorted, |s, e| {
         let r2 = (s + 1 + e) as u32;
         for &x in &sorted[s..e] {
-            ranks[(x & 0xffff_ffff) as usize] = r2;
+            ranks[x.index()] = r2;
         }
     });
     ranks
@@ -125,15 +205,12 @@ fn rank_correlation(ranks_x: &[u32], sorted_y: &[u64]) -> f64 {
 }
 
 /// Error-detection AUROC and average precision of one sorted score vector.
-fn auroc_ap_sorted(sorted: &[u64], labels: &[bool]) -> (f64, f64) {
+fn auroc_ap_sorted<E: Entry>(sorted: &[E], labels: &[bool]) -> (f64, f64) {
     // Per tie group, in ascending score order: (positives, negatives).
     let mut groups: Vec<(u64, u64)> = Vec::new();
     let mut rank_sum2 = 0u128;
     for_each_tie(sorted, |s, e| {
-        let pos = sorted[s..e]
-            .iter()
-            .filter(|&&x| labels[(x & 0xffff_ffff) as usize])
-            .count() as u64;
+        let pos = sorted[s..e].iter().filter(|&&x| labels[x.index()]).count() as u64;
         rank_sum2 += u128::from(pos) * (s + 1 + e) as u128;
         groups.push((pos, (e - s) as u64 - pos));
     });
@@ -198,6 +275,40 @@ pub fn auroc(scores: &[f32], labels: &[bool]) -> Result<f64> {
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> Result<f64> {
     check_scores(scores, labels.len())?;
     Ok(auroc_ap_sorted(&sorted_entries(scores), labels).1)
+}
+
+/// Validates paired f64 scores and labels.
+fn check_scores_f64(scores: &[f64], labels_len: usize) -> Result<()> {
+    check_same_len("scores", scores.len(), "labels", labels_len)?;
+    if scores.is_empty() {
+        return Err(MetricsError::Empty { name: "scores" });
+    }
+    if u32::try_from(scores.len()).is_err() {
+        return Err(MetricsError::UnsupportedSize {
+            height: 1,
+            width: scores.len(),
+        });
+    }
+    check_finite("scores", scores)
+}
+
+/// [`auroc`] of f64 scores, ranked as f64 (no rounding to f32, so distinct f64 scores never
+/// merge into one tie). The same value as [`auroc`] for scores that are exactly f32.
+///
+/// # Errors
+/// Length mismatch, empty input, 2^32 or more values, or a non-finite score.
+pub fn auroc_f64(scores: &[f64], labels: &[bool]) -> Result<f64> {
+    check_scores_f64(scores, labels.len())?;
+    Ok(auroc_ap_sorted(&sorted_entries_f64(scores), labels).0)
+}
+
+/// [`average_precision`] of f64 scores, ranked and accumulated as f64.
+///
+/// # Errors
+/// Length mismatch, empty input, 2^32 or more values, or a non-finite score.
+pub fn average_precision_f64(scores: &[f64], labels: &[bool]) -> Result<f64> {
+    check_scores_f64(scores, labels.len())?;
+    Ok(auroc_ap_sorted(&sorted_entries_f64(scores), labels).1)
 }
 
 /// Spearman's ρ of paired f32 values: Pearson's r of their average ranks (ties share the mean
@@ -344,6 +455,53 @@ mod tests {
         let wide = |v: &[f32]| v.iter().map(|&t| f64::from(t)).collect::<Vec<_>>();
         let b = spearman_f64(&wide(&x), &wide(&y)).expect("valid");
         assert!((a - b).abs() < 1e-14, "{a} vs {b}");
+    }
+
+    #[test]
+    fn f64_ranking_keeps_scores_that_f32_would_merge() {
+        // 0.1 and 0.1 + 1e-12 round to the same f32: as f32 they tie (AUROC ½), as f64 the
+        // positive ranks first.
+        let (lo, hi) = (0.1f64, 0.1f64 + 1e-12);
+        assert_eq!(lo as f32, hi as f32);
+        let labels = [false, true];
+        assert_eq!(auroc(&[lo as f32, hi as f32], &labels).expect("valid"), 0.5);
+        assert_eq!(auroc_f64(&[lo, hi], &labels).expect("valid"), 1.0);
+        assert_eq!(
+            average_precision_f64(&[lo, hi], &labels).expect("valid"),
+            1.0
+        );
+    }
+
+    #[test]
+    fn f64_and_f32_ranking_agree_on_f32_values() {
+        let x = [0.5f32, -0.0, 0.0, 3.0, 0.5, -2.0, 7.25, 0.5];
+        let y = [true, false, true, true, false, false, true, true];
+        let wide: Vec<f64> = x.iter().map(|&v| f64::from(v)).collect();
+        assert_eq!(auroc(&x, &y), auroc_f64(&wide, &y));
+        assert_eq!(average_precision(&x, &y), average_precision_f64(&wide, &y));
+    }
+
+    #[test]
+    fn f64_radix_sort_orders_signed_values() {
+        let v = [
+            3.0f64,
+            -1.0,
+            0.0,
+            -0.0,
+            -7.5,
+            2.0,
+            f64::MIN,
+            f64::MAX,
+            1e-300,
+        ];
+        let sorted: Vec<f64> = sorted_entries_f64(&v)
+            .iter()
+            .map(|&e| v[e.index()])
+            .collect();
+        assert_eq!(
+            sorted,
+            [f64::MIN, -7.5, -1.0, 0.0, -0.0, 1e-300, 2.0, 3.0, f64::MAX]
+        );
     }
 
     #[test]

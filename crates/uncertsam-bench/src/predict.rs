@@ -105,10 +105,10 @@ pub fn run<B: Backend, E: ExternalEstimators>(
         let out = &args.bench.out;
         write_npy(&out.join("logits.npy"), &shape, &logits)?;
         write_npy(&out.join("uncertainty.npy"), &shape, &unc)?;
-        if let Some(s) = maps.std {
-            write_npy(&out.join("std.npy"), &shape, &up(s)?)?;
+        if let Some(s) = estimate.maps.std {
+            write_npy(&out.join("std.npy"), &shape, &up(s, "std")?)?;
         }
-        let iou = crate::estimators::host(maps.iou)?;
+        let iou = to_host(estimate.iou, "iou")?;
         write_npy(&out.join("iou.npy"), &[iou.len()], &iou)?;
     }
     println!("wrote {} ({})", args.bench.out.display(), est.name());

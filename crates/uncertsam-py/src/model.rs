@@ -11,7 +11,8 @@ use numpy::{IntoPyArray, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use uncertsam_bench::args::{BenchArgs, PromptKind};
-use uncertsam_bench::estimators::{BenchEstimator, Maps, Plugin};
+use uncertsam_bench::{NoExternal, Registry};
+use uncertsam_estimate::UncertaintyEstimator;
 use uncertsam_estimate::{AnySam, EncodedImage, EstimatorConfig, Segmenter};
 use uncertsam_sam::{PromptBatch, PromptRow};
 
@@ -62,7 +63,7 @@ impl PyEmbedding {
 fn load(py: Python<'_>, argv: Vec<String>) -> PyResult<PySam> {
     let args = bench_args(&argv)?;
     let (sam, description) = py
-        .detach(|| uncertsam_bench::run::load_model::<B>(&args, &Default::default()))
+        .detach(|| uncertsam_bench::inputs::load_model::<B>(&args, &Default::default()))
         .map_err(runtime_error)?;
     Ok(PySam {
         sam,
@@ -105,25 +106,15 @@ fn prompt_row(
     })
 }
 
-/// A tensor's values on the host, as f32.
+/// A tensor on the host ([`uncertsam_sam::frame::to_host`]).
 fn host<const D: usize>(t: Tensor<B, D>) -> Result<Vec<f32>> {
-    let n = t.shape().num_elements();
-    t.reshape([n])
-        .into_data()
-        .convert::<f32>()
-        .to_vec::<f32>()
-        .map_err(|e| anyhow::anyhow!("tensor data: {e:?}"))
+    Ok(uncertsam_sam::frame::to_host(t, "map")?)
 }
 
-/// Low-resolution `[b, 4E, 4E]` maps at the original image size, `(values, b)`, as
-/// `uncertsam predict` upsamples them.
+/// Low-resolution `[b, 4E, 4E]` maps at the original image size, as `uncertsam predict`
+/// upsamples them (`Segmenter::upsample`).
 fn upsample(sam: &AnySam<B>, encoded: &EncodedImage<B>, x: Tensor<B, 3>) -> Result<Vec<f32>> {
-    let [b, h, w] = x.dims();
-    host(Segmenter::postprocess(
-        sam,
-        x.reshape([b, 1, h, w]),
-        &encoded.embedding,
-    ))
+    host(Segmenter::upsample(sam, x, &encoded.embedding))
 }
 
 /// The bench's per-pixel prediction: `p = 1 / (1 + exp(-logit))` in f32.
@@ -276,7 +267,9 @@ impl PySam {
             .transpose()
             .map_err(|e| value_error(format!("estimator config: {e}")))?;
         if config.is_none() {
-            uncertsam_bench::run::selected_estimators(&args).map_err(value_error)?;
+            Registry::new(&NoExternal)
+                .select(&args)
+                .map_err(value_error)?;
         }
         let (sam, encoded) = (&self.sam, &embedding.encoded);
         let est = py
@@ -316,14 +309,14 @@ fn estimate(
     config: Option<EstimatorConfig>,
     row: PromptRow,
 ) -> Result<HostEstimate> {
-    let est: Box<dyn BenchEstimator<B>> = match config {
-        Some(c) => Box::new(Plugin(c.build::<B>(sam)?)),
+    let est: Box<dyn UncertaintyEstimator<B>> = match config {
+        Some(c) => c.build::<B>(sam)?,
         None => {
             // As `uncertsam predict`, but only when a fit will read the data: the embedded
             // model's committed fits do not.
             let committed = |e: &str| {
-                uncertsam_bench::run::uses_embedded_model(args)
-                    && uncertsam_bench::fitting::default_fitted_dir(e)
+                uncertsam_bench::inputs::uses_embedded_model(args)
+                    && uncertsam_bench::fitted::default_fitted_dir(e)
                         .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
                         .exists()
             };
@@ -337,7 +330,8 @@ fn estimate(
                     &args.data,
                 )?;
             }
-            uncertsam_bench::run::build_estimators(sam, args)?
+            Registry::new(&NoExternal)
+                .build(sam, args)?
                 .pop()
                 .with_context(|| {
                     format!(
@@ -348,13 +342,13 @@ fn estimate(
         }
     };
     let mut rng = uncertsam_data::SampleSeed::image(args.seed, "predict", 0).rng("estimator");
-    let maps: Maps<B> = est.estimate(sam, encoded, &PromptBatch::new().with_row(row), &mut rng)?;
+    let e = est.estimate(sam, encoded, &PromptBatch::new().with_row(row), &mut rng)?;
     Ok(HostEstimate {
         name: est.name(),
-        logits: upsample(sam, encoded, maps.logits)?,
-        uncertainty: upsample(sam, encoded, maps.uncertainty)?,
-        std: maps.std.map(|s| upsample(sam, encoded, s)).transpose()?,
-        iou: host(maps.iou)?,
+        uncertainty: upsample(sam, encoded, e.maps.primary_map().clone())?,
+        std: e.maps.std.map(|s| upsample(sam, encoded, s)).transpose()?,
+        logits: upsample(sam, encoded, e.logits)?,
+        iou: host(e.iou)?,
     })
 }
 
@@ -374,13 +368,18 @@ fn load_image(py: Python<'_>, path: PathBuf) -> PyResult<Py<PyAny>> {
 /// The bench's estimator names, in table order, and the `EstimatorConfig` JSON of the paper's
 /// defaults (`EstimatorConfig::paper_defaults`), for building configured ones.
 #[pyfunction]
-fn estimator_names() -> PyResult<(Vec<&'static str>, Vec<String>)> {
+fn estimator_names() -> PyResult<(Vec<String>, Vec<String>)> {
     let configs = EstimatorConfig::paper_defaults()
         .iter()
         .map(serde_json::to_string)
         .collect::<Result<_, _>>()
         .map_err(value_error)?;
-    Ok((uncertsam_bench::run::ESTIMATORS.to_vec(), configs))
+    let names = Registry::new(&NoExternal)
+        .entries()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    Ok((names, configs))
 }
 
 /// Adds this module's classes and functions.

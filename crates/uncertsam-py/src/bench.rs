@@ -20,12 +20,11 @@ fn run_bench(py: Python<'_>, argv: Vec<String>) -> PyResult<(String, usize, usiz
         if args.backend == BackendKind::Cuda {
             bail!("the Python package runs the CPU backend only; use the CLI for --backend cuda");
         }
-        let (done, bad) =
-            uncertsam_bench::run::run::<burn::backend::NdArray<f32>, _>(
-                &args,
-                &uncertsam_bench::Registry::new(&uncertsam_bench::NoExternal),
-                &Default::default(),
-            )?;
+        let (done, bad) = uncertsam_bench::run::run::<burn::backend::NdArray<f32>, _>(
+            &args,
+            &uncertsam_bench::Registry::new(&uncertsam_bench::NoExternal),
+            &Default::default(),
+        )?;
         if args.shard == "0/1" {
             uncertsam_bench::report::merge(&args.out, args.seed)?;
         }

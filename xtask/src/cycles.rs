@@ -84,6 +84,11 @@ fn imported_paths(text: &str, module: &[String]) -> Vec<Vec<String>> {
                 if before.is_some_and(|c| c.is_alphanumeric() || c == '_') {
                     continue;
                 }
+                let mut base = base.clone();
+                while let Some(r) = rest.strip_prefix("super::").filter(|_| prefix == "super::") {
+                    base = parent(&base);
+                    rest = r;
+                }
                 for tail in expand(rest) {
                     let mut path = base.clone();
                     path.extend(tail);

@@ -21,7 +21,10 @@ fn main() {
         burn::tensor::Distribution::Normal(0.0, 1.0),
         &device,
     );
-    let enc = &sam.image_encoder;
+    let enc = sam
+        .image_encoder
+        .vit()
+        .expect("the profile runs a ViT preset");
     let t = Instant::now();
     let total = Instant::now();
     let mut h = enc.embed_patches(x);

@@ -254,6 +254,8 @@ fn bench<E: ExternalEstimators>(
         print!("{}", registry.describe());
         return Ok(ExitCode::SUCCESS);
     }
+    // Held until the tables are written: a second run on this --out is refused meanwhile.
+    let _lock = crate::run_lock::acquire(args)?;
     let start = std::time::Instant::now();
     let jobs = crate::jobs::effective(args);
     let (done, bad) = match args.backend {

@@ -12,25 +12,28 @@ use crate::args::BenchArgs;
 /// The `--data` default: the synthetic benchmark, generated on first use under `target/`.
 pub const DEFAULT_SYNTH_ROOT: &str = "target/uncertsam-synth";
 
-/// Generates the synthetic benchmark when `--data` is the default root and absent; any other
-/// missing `--data` is an error naming it (it used to be filled with the synthetic benchmark,
-/// and the run evaluated that instead of the user's data).
+/// [`ensure_data_root`] for a run's `--data`.
 pub fn ensure_data(args: &BenchArgs) -> Result<()> {
-    if args.data.exists() {
+    ensure_data_root(&args.data)
+}
+
+/// Generates the synthetic benchmark when `data` is the default root and absent; any other
+/// missing `--data` is an error naming it (it used to be filled with the synthetic benchmark,
+/// and the run evaluated that instead of the user's data). Every command that reads `--data`
+/// (`bench`, `fit`, `fit-fusion`, `predict`, the Python package) goes through here.
+pub fn ensure_data_root(data: &Path) -> Result<()> {
+    if data.exists() {
         return Ok(());
     }
-    if args.data != Path::new(DEFAULT_SYNTH_ROOT) {
+    if data != Path::new(DEFAULT_SYNTH_ROOT) {
         bail!(
             "--data {} does not exist (only the default {DEFAULT_SYNTH_ROOT} is generated; \
              `uncertsam data synth --out DIR` writes the synthetic benchmark elsewhere)",
-            args.data.display()
+            data.display()
         );
     }
-    eprintln!(
-        "generating the synthetic benchmark into {}",
-        args.data.display()
-    );
-    uncertsam_data::synth::generate(&uncertsam_data::synth::SynthConfig::default(), &args.data)?;
+    eprintln!("generating the synthetic benchmark into {}", data.display());
+    uncertsam_data::synth::generate(&uncertsam_data::synth::SynthConfig::default(), data)?;
     Ok(())
 }
 

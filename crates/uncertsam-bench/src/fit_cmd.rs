@@ -15,7 +15,8 @@ use uncertsam_estimate::{
     VarianceNetEstimator, VarianceTrainConfig, train_variance_net,
 };
 
-use crate::fitted::{ensure_data, fit_samples};
+use crate::data_checks::ensure_data_root;
+use crate::fitted::fit_samples;
 use crate::inputs::load_embedded_model;
 
 /// What `uncertsam fit` fits.
@@ -39,8 +40,8 @@ pub struct FitArgs {
     /// Output directory (e.g. `fixtures/default/laplace_probit`, which `bench` then loads).
     #[arg(long)]
     pub out: PathBuf,
-    /// Benchmark root; the synthetic benchmark is generated there if absent.
-    #[arg(long, default_value = "target/uncertsam-synth")]
+    /// Benchmark root (the default is generated there if absent; another path must exist).
+    #[arg(long, default_value = crate::data_checks::DEFAULT_SYNTH_ROOT)]
     pub data: PathBuf,
     /// Seed (prompt draws, the variance network's initialisation and sample order).
     #[arg(long, default_value_t = 0)]
@@ -62,7 +63,7 @@ pub struct FitArgs {
 /// `uncertsam fit`: fits `args.estimator` for the embedded default model on `Synth-Clean/train`
 /// and saves it into `args.out`. The variance network trains on `A` (an autodiff backend).
 pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()> {
-    ensure_data(&args.data)?;
+    ensure_data_root(&args.data)?;
     let (sam, model) = load_embedded_model::<A::InnerBackend>(device)?;
     println!("model: {model}");
     let start = Instant::now();

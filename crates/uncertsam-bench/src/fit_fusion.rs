@@ -51,16 +51,7 @@ pub struct FitFusionArgs {
 pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Result<()> {
     let bench = &args.bench;
     let dir = fusion_dir(bench).context("with --checkpoint, pass --fusion DIR")?;
-    if !bench.data.exists() {
-        eprintln!(
-            "generating the synthetic benchmark into {}",
-            bench.data.display()
-        );
-        uncertsam_data::synth::generate(
-            &uncertsam_data::synth::SynthConfig::default(),
-            &bench.data,
-        )?;
-    }
+    crate::data_checks::ensure_data_root(&bench.data)?;
     let (sam, model) = load_model::<AB::InnerBackend>(bench, device)?;
     let uncertsam_estimate::AnySam::Sam(sam) = sam else {
         anyhow::bail!(

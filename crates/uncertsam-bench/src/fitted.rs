@@ -26,15 +26,6 @@ pub const LAPLACE_FIT_IMAGES: usize = 60;
 /// Clean training images of an on-the-fly fit with `--quick`.
 pub const QUICK_FIT_IMAGES: usize = 8;
 
-/// Generates the synthetic benchmark into `root` if the directory does not exist.
-pub fn ensure_data(root: &Path) -> Result<()> {
-    if !root.exists() {
-        eprintln!("generating the synthetic benchmark into {}", root.display());
-        uncertsam_data::synth::generate(&uncertsam_data::synth::SynthConfig::default(), root)?;
-    }
-    Ok(())
-}
-
 /// The ground-truth masks of `sample` as `[b, h, w]` in {0, 1}.
 fn gt_tensor<B: Backend>(sample: &Sample, device: &B::Device) -> Tensor<B, 3> {
     let (h, w) = (
@@ -87,6 +78,18 @@ pub fn fit_samples<'a, B: Backend>(
 /// The fixture directory of a fitted estimator of the embedded default model.
 pub fn default_fitted_dir(name: &str) -> PathBuf {
     project_root().join("fixtures/default").join(name)
+}
+
+/// Whether building `args.estimators` fits a Laplace posterior on `--data` (a `laplace*`
+/// estimator without a committed fit of the embedded model), so the data must be there.
+pub fn fits_on_data(args: &BenchArgs) -> bool {
+    args.estimators.iter().any(|e| {
+        e.starts_with("laplace")
+            && !(uses_embedded_model(args)
+                && default_fitted_dir(e)
+                    .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
+                    .exists())
+    })
 }
 
 /// The embedded default's fit of a Laplace configuration: `fixtures/default/laplace_probit` or

@@ -112,6 +112,10 @@ pub struct Part {
     pub refinement: Vec<RefinePart>,
     /// Why the sample was skipped, naming the file.
     pub error: Option<String>,
+    /// How many masks the sample asked for (its annotations), evaluated or not; `None` when
+    /// the source cannot say (parts written before it was recorded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub masks_requested: Option<usize>,
 }
 
 /// The file of the image at `index` of `dataset`.

@@ -3,17 +3,18 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
 use uncertsam_estimate::{EncodedImage, Segmenter};
+use uncertsam_sam::PromptBatch;
 use uncertsam_sam::frame::to_host;
-use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::args::{BenchArgs, PromptKind};
 use crate::inputs::load_model;
 use crate::registry::{ExternalEstimators, Registry};
+use crate::user_prompts::{parse_box, parse_point, prompt_row};
 
 /// `uncertsam predict`.
 #[derive(Args, Clone, Debug)]
@@ -22,8 +23,8 @@ pub struct PredictArgs {
     #[arg(long)]
     pub image: PathBuf,
     /// A box `x0,y0,x1,y1` in image pixels.
-    #[arg(long = "box", value_delimiter = ',')]
-    pub bbox: Option<Vec<f64>>,
+    #[arg(long = "box")]
+    pub bbox: Option<String>,
     /// A point `x,y[,label]` (label 1 foreground, 0 background); repeatable.
     #[arg(long = "point")]
     pub points: Vec<String>,
@@ -40,19 +41,6 @@ pub struct PredictArgs {
     pub bench: BenchArgs,
 }
 
-fn parse_point(s: &str) -> Result<([f64; 2], i64)> {
-    let v: Vec<f64> = s
-        .split(',')
-        .map(|x| x.trim().parse::<f64>())
-        .collect::<Result<_, _>>()
-        .with_context(|| format!("--point `{s}` is not x,y[,label]"))?;
-    match v.as_slice() {
-        [x, y] => Ok(([*x, *y], 1)),
-        [x, y, l] if *l == 0.0 || *l == 1.0 => Ok(([*x, *y], *l as i64)),
-        _ => bail!("--point `{s}` is not x,y[,label] with label 0 or 1"),
-    }
-}
-
 /// Runs one estimator on one image and writes the PNGs.
 pub fn run<B: Backend, E: ExternalEstimators>(
     args: &PredictArgs,
@@ -62,31 +50,21 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     let image = image::open(&args.image)
         .with_context(|| format!("reading {}", args.image.display()))?
         .to_rgb8();
-    let row = PromptRow {
-        points: args
-            .points
-            .iter()
-            .map(|p| parse_point(p))
-            .collect::<Result<_>>()?,
-        bbox: match &args.bbox {
-            Some(b) if b.len() == 4 => Some([b[0], b[1], b[2], b[3]]),
-            Some(b) => bail!("--box needs 4 numbers, got {}", b.len()),
-            None => None,
-        },
-        mask: None,
-    };
-    if row.points.is_empty() && row.bbox.is_none() {
-        bail!("give at least one --box or --point");
-    }
+    let points = args
+        .points
+        .iter()
+        .map(|p| parse_point(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let bbox = args.bbox.as_deref().map(parse_box).transpose()?;
+    let row = prompt_row(bbox, &points, image.width(), image.height())
+        .with_context(|| format!("prompt for {}", args.image.display()))?;
     let mut bench = args.bench.clone();
     bench.estimators = vec![args.estimator.clone()];
     bench.prompt = PromptKind::Box;
     let (sam, _) = load_model::<B>(&bench, device)?;
-    if bench.estimators.iter().any(|e| e.starts_with("laplace")) && !bench.data.exists() {
-        uncertsam_data::synth::generate(
-            &uncertsam_data::synth::SynthConfig::default(),
-            &bench.data,
-        )?;
+    // Only a Laplace fit reads `--data` (the embedded model's fits are committed).
+    if crate::fitted::fits_on_data(&bench) {
+        crate::data_checks::ensure_data_root(&bench.data)?;
     }
     let est = registry
         .build(&sam, &bench)?

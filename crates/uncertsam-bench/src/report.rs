@@ -39,6 +39,10 @@ struct EstimatorSummary {
 struct DatasetSummary {
     dataset: String,
     images: usize,
+    /// Masks the evaluated and the bad samples asked for.
+    masks_requested: usize,
+    /// Masks with a row (under each estimator).
+    masks_evaluated: usize,
     bad_samples: Vec<String>,
     estimators: Vec<EstimatorSummary>,
     winners: BTreeMap<String, String>,
@@ -168,6 +172,12 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
         summaries.push(DatasetSummary {
             dataset: dataset.clone(),
             images: parts.iter().filter(|p| p.error.is_none()).count(),
+            masks_requested: parts.iter().map(|p| requested(p)).sum(),
+            masks_evaluated: parts
+                .iter()
+                .filter_map(|p| p.estimators.first())
+                .map(|e| e.rows.len())
+                .sum(),
             bad_samples: bad,
             estimators,
             winners,
@@ -179,6 +189,7 @@ pub fn merge(out: &Path, seed: u64) -> Result<()> {
     if let Some(refine_csv) = refine_report::csv(&datasets) {
         write_atomic(&out.join("refine_rows.csv"), refine_csv.as_bytes())?;
     }
+    record_outcome(out, &summaries)?;
     write_atomic(
         &out.join("summary.json"),
         serde_json::to_string_pretty(&summaries)?.as_bytes(),
@@ -233,12 +244,67 @@ fn iou_head_line(d: &DatasetSummary) -> Option<String> {
     ))
 }
 
+/// The masks a part asked for: as recorded, else (older parts) its rows.
+fn requested(p: &Part) -> usize {
+    p.masks_requested
+        .unwrap_or_else(|| p.estimators.first().map_or(0, |e| e.rows.len()))
+}
+
+/// Masks requested and evaluated, and the bad samples, over all datasets.
+fn totals(summaries: &[DatasetSummary]) -> (usize, usize, usize) {
+    summaries.iter().fold((0, 0, 0), |(r, e, b), d| {
+        (
+            r + d.masks_requested,
+            e + d.masks_evaluated,
+            b + d.bad_samples.len(),
+        )
+    })
+}
+
+/// Adds the run's outcome (masks requested and evaluated, every bad sample) to `run.json`.
+fn record_outcome(out: &Path, summaries: &[DatasetSummary]) -> Result<()> {
+    let path = out.join("run.json");
+    let mut run: serde_json::Value = match std::fs::read(&path) {
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).with_context(|| format!("parsing {}", path.display()))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => serde_json::json!({}),
+        Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+    };
+    let (requested, evaluated, _) = totals(summaries);
+    let bad: Vec<serde_json::Value> = summaries
+        .iter()
+        .flat_map(|d| {
+            d.bad_samples
+                .iter()
+                .map(|b| serde_json::json!({ "dataset": d.dataset, "error": b }))
+        })
+        .collect();
+    if let Some(map) = run.as_object_mut() {
+        map.insert(
+            "outcome".into(),
+            serde_json::json!({ "masks_requested": requested, "masks_evaluated": evaluated,
+                "bad_samples": bad }),
+        );
+    }
+    write_atomic(&path, serde_json::to_string_pretty(&run)?.as_bytes())
+}
+
 fn markdown(summaries: &[DatasetSummary], refine_skipped: &[String]) -> String {
     let mut md = String::from(
         "# Benchmark summary\n\nMeans over masks with bootstrap 95% intervals; **bold** marks the best estimator of a column (higher is better except ECE, Brier, NLL). pearson = pixel Pearson(u, |G - p|) as the paper; spearman, auroc, aupr: u against pixel errors (P != G). Pooled ECE is over all pixels of the dataset; AURC uses risk = 1 - IoU ranked by mean u.\n",
     );
+    let (requested, evaluated, bad) = totals(summaries);
+    let _ = writeln!(
+        md,
+        "\nMasks: {requested} requested, {evaluated} evaluated ({bad} bad samples).",
+    );
     for d in summaries {
-        let _ = write!(md, "\n## {}\n\n{} images", d.dataset, d.images);
+        let _ = write!(
+            md,
+            "\n## {}\n\n{} images, {} of {} masks evaluated",
+            d.dataset, d.images, d.masks_evaluated, d.masks_requested
+        );
         if !d.bad_samples.is_empty() {
             let _ = write!(md, ", {} bad samples skipped", d.bad_samples.len());
         }

@@ -102,6 +102,7 @@ pub fn run<B: Backend, E: ExternalEstimators>(
                         estimators,
                         refinement,
                         error: None,
+                        masks_requested: split.masks_requested(index),
                     }
                 }
                 Err(e) => {
@@ -117,6 +118,7 @@ pub fn run<B: Backend, E: ExternalEstimators>(
                         estimators: vec![],
                         refinement: vec![],
                         error: Some(msg),
+                        masks_requested: split.masks_requested(index),
                     }
                 }
             };

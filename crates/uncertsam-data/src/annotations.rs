@@ -86,7 +86,7 @@ impl AnnotationsFile {
     ) -> Result<(Vec<Annotation>, Vec<BadAnnotation>), DataError> {
         let raw: RawFile = serde_json::from_slice(bytes).map_err(|source| DataError::Json {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })?;
         let mut good = Vec::with_capacity(raw.annotations.len());
         let mut bad = Vec::new();
@@ -115,7 +115,7 @@ impl AnnotationsFile {
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, DataError> {
         serde_json::from_slice(bytes).map_err(|source| DataError::Json {
             path: path.to_path_buf(),
-            source,
+            cause: source,
         })
     }
 
@@ -143,14 +143,14 @@ impl Annotation {
         let rle_error = |source| DataError::Rle {
             path: path.to_path_buf(),
             annotation_id: self.id,
-            source,
+            cause: source,
         };
         match &self.segmentation.counts {
             Counts::Base64(s) => decode_base64_counts(h, w, s)
                 .map_err(|source| DataError::Base64 {
                     path: path.to_path_buf(),
                     annotation_id: self.id,
-                    source,
+                    cause: source,
                 })?
                 .map_err(rle_error),
             Counts::Runs(counts) => Rle {

@@ -57,14 +57,16 @@ pub enum RleError {
 /// Messages name the file and what is wrong with it, so a benchmark can log them as they are.
 #[derive(thiserror::Error, Debug)]
 #[non_exhaustive]
+// The causes (`cause` fields) are part of each message and deliberately not `source()`s: an
+// error printed with its chain (anyhow's `{:#}`) would otherwise show each cause twice.
 pub enum DataError {
     /// An I/O operation on a path failed.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The path involved.
         path: PathBuf,
         /// The underlying error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A required directory does not exist.
     #[error("directory {path} does not exist")]
@@ -79,12 +81,12 @@ pub enum DataError {
         path: PathBuf,
     },
     /// The annotations file is not valid JSON of the expected shape.
-    #[error("annotations file {path} is not valid dataset JSON: {source}")]
+    #[error("annotations file {path} is not valid dataset JSON: {cause}")]
     Json {
         /// The annotations file.
         path: PathBuf,
         /// The parser's error (with line and column).
-        source: serde_json::Error,
+        cause: serde_json::Error,
     },
     /// An image file name whose stem is not a non-negative integer image id.
     #[error("image file {path}: file stem is not an integer image id")]
@@ -101,12 +103,12 @@ pub enum DataError {
         other: PathBuf,
     },
     /// An image or mask file could not be decoded.
-    #[error("cannot decode image {path}: {source}")]
+    #[error("cannot decode image {path}: {cause}")]
     Image {
         /// The image file.
         path: PathBuf,
         /// The decoder's error.
-        source: image::ImageError,
+        cause: image::ImageError,
     },
     /// A JPEG file ends before its end-of-image marker.
     #[error("image {path} is truncated: no JPEG end-of-image marker")]
@@ -116,7 +118,7 @@ pub enum DataError {
     },
     /// An annotation's `counts` is not valid base64.
     #[error(
-        "annotations file {path}: annotation {annotation_id}: counts is not valid base64: {source}"
+        "annotations file {path}: annotation {annotation_id}: counts is not valid base64: {cause}"
     )]
     Base64 {
         /// The annotations file.
@@ -124,17 +126,17 @@ pub enum DataError {
         /// The annotation's `id`.
         annotation_id: u64,
         /// The decoder's error.
-        source: base64::DecodeError,
+        cause: base64::DecodeError,
     },
     /// An annotation's RLE is invalid.
-    #[error("annotations file {path}: annotation {annotation_id}: invalid RLE: {source}")]
+    #[error("annotations file {path}: annotation {annotation_id}: invalid RLE: {cause}")]
     Rle {
         /// The annotations file.
         path: PathBuf,
         /// The annotation's `id`.
         annotation_id: u64,
         /// What is wrong with the RLE.
-        source: RleError,
+        cause: RleError,
     },
     /// A mask's size differs from its image's size.
     #[error(
@@ -191,6 +193,18 @@ pub enum DataError {
         /// The annotations file.
         annotations_path: PathBuf,
     },
+    /// A mask file of the folder layout whose image does not exist.
+    #[error(
+        "mask {path} names no image: expected {images_dir}/{name}.(jpg|jpeg|png) (or, for an instance mask `<name>_<k>.png`, the image `<name>`)"
+    )]
+    OrphanMask {
+        /// The mask file.
+        path: PathBuf,
+        /// The images directory searched.
+        images_dir: PathBuf,
+        /// The mask's stem, the image name it would belong to.
+        name: String,
+    },
     /// A sample index past the end of the split.
     #[error("sample index {index} is out of range for {path} ({len} samples)")]
     IndexOutOfRange {
@@ -222,7 +236,7 @@ impl DataError {
     pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }

@@ -2,8 +2,9 @@
 //! masks `masks/<name>.png` (one mask, id 0) or `masks/<name>_<k>.png` (instance `k`).
 //!
 //! A mask stem is first matched exactly against the image names; only if no image has that
-//! name is a trailing `_<digits>` split off as the instance id. Masks that match no image are
-//! ignored. See `docs/data-format.md`.
+//! name is a trailing `_<digits>` split off as the instance id. A mask that matches no image is
+//! not dropped: it comes after the images as a sample that fails naming it
+//! ([`DataError::OrphanMask`]). See `docs/data-format.md`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ pub struct FolderDataset {
     root: PathBuf,
     images: Vec<(String, PathBuf, Option<PathBuf>)>,
     masks: HashMap<String, BTreeMap<u64, PathBuf>>,
+    orphans: Vec<PathBuf>,
 }
 
 impl FolderDataset {
@@ -59,6 +61,7 @@ impl FolderDataset {
         }
         let names: HashMap<&str, ()> = images.iter().map(|(n, _, _)| (n.as_str(), ())).collect();
         let mut masks: HashMap<String, BTreeMap<u64, PathBuf>> = HashMap::new();
+        let mut orphans = Vec::new();
         for path in list(&root.join("masks"))? {
             if path.extension().and_then(|e| e.to_str()) != Some("png") {
                 continue;
@@ -73,15 +76,20 @@ impl FolderDataset {
                     names.contains_key(name).then(|| (name.to_owned(), id))
                 })
             };
-            if let Some((name, id)) = owner {
-                masks.entry(name).or_default().insert(id, path);
+            match owner {
+                Some((name, id)) => {
+                    masks.entry(name).or_default().insert(id, path);
+                }
+                None => orphans.push(path),
             }
         }
+        orphans.sort();
         Ok(Self {
             dataset: dataset.to_owned(),
             root,
             images,
             masks,
+            orphans,
         })
     }
 
@@ -110,14 +118,21 @@ impl SampleSource for FolderDataset {
     }
 
     fn len(&self) -> usize {
-        self.images.len()
+        self.images.len() + self.orphans.len()
     }
 
     fn get(&self, index: usize) -> Result<Sample, DataError> {
         let Some((name, path, duplicate_of)) = self.images.get(index) else {
+            if let Some(mask) = self.orphans.get(index - self.images.len()) {
+                return Err(DataError::OrphanMask {
+                    path: mask.clone(),
+                    images_dir: self.root.join("images"),
+                    name: file_stem(mask),
+                });
+            }
             return Err(DataError::IndexOutOfRange {
                 index,
-                len: self.images.len(),
+                len: self.len(),
                 path: self.root.clone(),
             });
         };
@@ -168,5 +183,13 @@ impl SampleSource for FolderDataset {
 
     fn image_id(&self, index: usize) -> Option<u64> {
         (index < self.images.len()).then_some(index as u64)
+    }
+
+    fn masks_requested(&self, index: usize) -> Option<usize> {
+        match self.images.get(index) {
+            Some((_, _, Some(_))) => Some(0),
+            Some((name, _, None)) => Some(self.masks.get(name).map_or(0, BTreeMap::len)),
+            None => (index < self.len()).then_some(1),
+        }
     }
 }

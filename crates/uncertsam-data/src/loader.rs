@@ -203,6 +203,16 @@ impl SampleSource for UncertSamSplit {
             Entry::Duplicate { path, .. } => file_stem(path).parse().ok(),
         }
     }
+
+    fn masks_requested(&self, index: usize) -> Option<usize> {
+        Some(match self.entries.get(index)? {
+            Entry::Image { id, .. } => self.by_image.get(id).map_or(0, Vec::len),
+            Entry::MissingImage { annotations, .. } => *annotations,
+            Entry::BadAnnotation(_) => 1,
+            // Their annotations are counted with the file that holds the id.
+            Entry::BadStem(_) | Entry::Duplicate { .. } => 0,
+        })
+    }
 }
 
 pub(crate) fn file_stem(path: &Path) -> String {

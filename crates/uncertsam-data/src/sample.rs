@@ -55,7 +55,7 @@ pub fn decode_rgb(path: &Path, bytes: &[u8]) -> Result<RgbImage, DataError> {
     }
     let image = image::load_from_memory(bytes).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     Ok(image.to_rgb8())
 }
@@ -65,13 +65,13 @@ pub fn read_mask_png(path: &Path) -> Result<Mask, DataError> {
     let bytes = std::fs::read(path).map_err(|e| DataError::io(path, e))?;
     let image = image::load_from_memory(&bytes).map_err(|source| DataError::Image {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     })?;
     let luma = image.to_luma8();
     let (w, h) = (luma.width() as usize, luma.height() as usize);
     Mask::from_vec(h, w, luma.into_raw()).ok_or_else(|| DataError::Image {
         path: path.to_path_buf(),
-        source: image::ImageError::Limits(image::error::LimitError::from_kind(
+        cause: image::ImageError::Limits(image::error::LimitError::from_kind(
             image::error::LimitErrorKind::DimensionError,
         )),
     })

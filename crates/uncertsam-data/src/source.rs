@@ -31,6 +31,15 @@ pub trait SampleSource {
         None
     }
 
+    /// How many masks sample `index` asks for, whether or not it loads: its annotations (or
+    /// mask files), 1 for an annotation or a mask file that fails on its own, 0 for a file that
+    /// cannot be matched to annotations. A run sums it to say how many masks were requested
+    /// against how many were evaluated. `None` when unknown (the default).
+    fn masks_requested(&self, index: usize) -> Option<usize> {
+        let _ = index;
+        None
+    }
+
     /// Scale at which the benchmark computes metrics for this dataset (0.5 for BIG).
     fn eval_scale(&self) -> f32 {
         eval_scale(self.dataset())

@@ -31,8 +31,10 @@ pub enum EstimateError {
         what: String,
     },
     /// Last-layer Laplace failed (shapes, files, a posterior that is not positive definite).
+    /// The cause is in the message and not a `source()`, so a chain printer (anyhow's `{:#}`)
+    /// shows it once.
     #[error("last-layer Laplace: {0}")]
-    Laplace(#[from] uncertsam_laplace::LaplaceError),
+    Laplace(uncertsam_laplace::LaplaceError),
     /// A file could not be read, written or parsed.
     #[error("{path}: {message}")]
     File {
@@ -58,5 +60,24 @@ impl EstimateError {
             estimator: estimator.into(),
             message: message.to_string(),
         }
+    }
+}
+
+impl From<uncertsam_laplace::LaplaceError> for EstimateError {
+    fn from(e: uncertsam_laplace::LaplaceError) -> Self {
+        Self::Laplace(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_laplace_cause_is_in_the_message_once() {
+        let e = EstimateError::from(uncertsam_laplace::LaplaceError::InvalidArgument("x".into()));
+        assert_eq!(e.to_string(), "last-layer Laplace: invalid argument: x");
+        // A chain printer (anyhow's `{:#}`) appends each source: there is none to repeat.
+        assert!(std::error::Error::source(&e).is_none());
     }
 }

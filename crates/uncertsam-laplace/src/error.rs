@@ -57,12 +57,12 @@ pub enum LaplaceError {
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
     /// File system error while saving or loading.
-    #[error("{path}: {source}")]
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A saved posterior that cannot be read back.
     #[error("{path}: {message}")]

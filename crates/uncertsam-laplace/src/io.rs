@@ -37,7 +37,7 @@ struct SavedConfig {
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> LaplaceError + '_ {
     move |source| LaplaceError::Io {
         path: path.to_path_buf(),
-        source,
+        cause: source,
     }
 }
 

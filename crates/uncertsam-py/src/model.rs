@@ -312,23 +312,9 @@ fn estimate(
     let est: Box<dyn UncertaintyEstimator<B>> = match config {
         Some(c) => c.build::<B>(sam)?,
         None => {
-            // As `uncertsam predict`, but only when a fit will read the data: the embedded
-            // model's committed fits do not.
-            let committed = |e: &str| {
-                uncertsam_bench::inputs::uses_embedded_model(args)
-                    && uncertsam_bench::fitted::default_fitted_dir(e)
-                        .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
-                        .exists()
-            };
-            let fits = args
-                .estimators
-                .iter()
-                .any(|e| e.starts_with("laplace") && !committed(e));
-            if fits && !args.data.exists() {
-                uncertsam_data::synth::generate(
-                    &uncertsam_data::synth::SynthConfig::default(),
-                    &args.data,
-                )?;
+            // As `uncertsam predict`: only a fit reads the data.
+            if uncertsam_bench::fitted::fits_on_data(args) {
+                uncertsam_bench::data_checks::ensure_data_root(&args.data)?;
             }
             Registry::new(&NoExternal)
                 .build(sam, args)?

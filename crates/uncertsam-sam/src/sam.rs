@@ -58,24 +58,6 @@ impl<B: Backend> ImageEncoder<B> {
     }
 }
 
-/// Compatibility for code written when the encoder was always a ViT (`sam.image_encoder.blocks`,
-/// `.embed_patches`, `.forward_neck`): derefs to the ViT.
-///
-/// # Panics
-/// On a TinyViT encoder; new code should call [`ImageEncoder::vit`] instead.
-impl<B: Backend> std::ops::Deref for ImageEncoder<B> {
-    type Target = ImageEncoderViT<B>;
-
-    fn deref(&self) -> &Self::Target {
-        match self {
-            Self::Vit(e) => e,
-            Self::TinyVit(_) => {
-                panic!("this SAM has a TinyViT encoder; use ImageEncoder::tiny_vit")
-            }
-        }
-    }
-}
-
 /// The Segment Anything model (v1 geometry: ViT encoder, or TinyViT for MobileSAM).
 #[derive(Module, Debug)]
 pub struct Sam<B: Backend> {

@@ -157,7 +157,17 @@ fn bad_prompts_are_clear_errors() {
     for (args, needle) in [
         (
             vec!["--image", img, "--box", "1,2,3"],
-            "--box needs 4 numbers",
+            "--box `1,2,3` is not x0,y0,x1,y1",
+        ),
+        // The fixture image is 300x200.
+        (
+            vec!["--image", img, "--box", "1,2,301,40"],
+            "outside the 300x200 image",
+        ),
+        (vec!["--image", img, "--box", "9,2,3,40"], "need x0 < x1"),
+        (
+            vec!["--image", img, "--point", "nan,4"],
+            "not a finite number",
         ),
         (vec!["--image", img, "--point", "1,2,5"], "--point `1,2,5`"),
         (vec!["--image", img], "give at least one --box or --point"),

@@ -140,6 +140,41 @@ fn broken_annotations_and_a_missing_image_are_bad_samples_not_a_lost_dataset() {
     );
     let md = String::from_utf8(read(&out_dir.join("summary.md"))).expect("utf8");
     assert!(md.contains("2 bad samples skipped"), "{md}");
+    // Every annotation is counted as requested; the broken one and the missing image's are not
+    // evaluated.
+    let anns = file["annotations"].as_array().expect("array");
+    let removed_id: u64 = stem.parse().expect("an id stem");
+    let of_removed = anns
+        .iter()
+        .filter(|a| a["image_id"].as_u64() == Some(removed_id))
+        .count();
+    assert!(of_removed > 0);
+    let (requested, evaluated) = (anns.len(), anns.len() - 1 - of_removed);
+    assert_eq!(d["masks_requested"], requested);
+    assert_eq!(d["masks_evaluated"], evaluated);
+    let rows = String::from_utf8(read(&out_dir.join("rows.csv"))).expect("utf8");
+    assert_eq!(
+        rows.lines().count() - 1,
+        evaluated,
+        "one row per evaluated mask"
+    );
+    assert!(
+        md.contains(&format!("{evaluated} of {requested} masks evaluated"))
+            && md.contains(&format!(
+                "Masks: {requested} requested, {evaluated} evaluated (2 bad samples)"
+            )),
+        "{md}"
+    );
+    let run: serde_json::Value =
+        serde_json::from_slice(&read(&out_dir.join("run.json"))).expect("run.json");
+    assert_eq!(run["outcome"]["masks_requested"], requested);
+    assert_eq!(run["outcome"]["masks_evaluated"], evaluated);
+    assert_eq!(
+        run["outcome"]["bad_samples"]
+            .as_array()
+            .map(|b| b.iter().map(|x| x["error"].clone()).collect::<Vec<_>>()),
+        Some(bad.iter().map(|b| serde_json::json!(b)).collect())
+    );
     // The bad samples' parts carry their image id when it is known.
     let parts = out_dir.join("parts/Broken");
     let with_error: Vec<serde_json::Value> = std::fs::read_dir(&parts)
@@ -232,6 +267,126 @@ fn workers_die_with_their_parent_and_resume_gives_the_same_bytes() {
             read(&a.join(f)),
             read(&k.join(f)),
             "{f} of the resumed run differs"
+        );
+    }
+}
+
+#[test]
+fn a_second_run_on_the_same_out_is_refused_naming_the_holder_and_the_lock_dies_with_it() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let out = tmp.path().join("out");
+    let mut first = bench(&out, &["--jobs", "2"]).spawn().expect("spawn");
+    let start = Instant::now();
+    // The lock is taken before the workers start.
+    while children_of(first.id()).len() < 2 && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let second = bench(&out, &["--resume"])
+        .stderr(std::process::Stdio::piped())
+        .output()
+        .expect("second run");
+    let still_running = first.try_wait().expect("poll").is_none();
+    let workers = children_of(first.id());
+    first.kill().expect("kill the first run");
+    let _ = first.wait();
+    assert!(
+        still_running,
+        "the first run ended before the second started"
+    );
+    assert!(
+        !second.status.success(),
+        "a second run on one --out must fail"
+    );
+    let err = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        err.contains("in use by another uncertsam run")
+            && err.contains(&format!("pid {}", first.id())),
+        "{err}"
+    );
+    // The kernel dropped the killed run's lock: resuming needs no clean-up.
+    let start = Instant::now();
+    while workers.iter().any(|w| alive(*w)) && start.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        bench(&out, &["--resume"])
+            .status()
+            .expect("resume")
+            .success()
+    );
+}
+
+#[test]
+fn fit_fit_fusion_and_predict_refuse_a_missing_data_path_and_generate_nothing() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let missing = tmp.path().join("my-data");
+    let mut images: Vec<_> = std::fs::read_dir(data().join("Synth-Clean/test/images"))
+        .expect("images")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    images.sort();
+    let out = |name: &str| tmp.path().join(name).display().to_string();
+    let (missing_s, image) = (
+        missing.display().to_string(),
+        images[0].display().to_string(),
+    );
+    let commands: [Vec<String>; 3] = [
+        [
+            "fit",
+            "--estimator",
+            "laplace_probit",
+            "--data",
+            &missing_s,
+            "--out",
+            &out("fit"),
+        ]
+        .map(String::from)
+        .to_vec(),
+        [
+            "fit-fusion",
+            "--epochs",
+            "1",
+            "--data",
+            &missing_s,
+            "--fusion",
+            &out("fusion"),
+        ]
+        .map(String::from)
+        .to_vec(),
+        // A random-init model has no committed Laplace fit, so predict fits on --data.
+        [
+            "predict",
+            "--image",
+            &image,
+            "--box",
+            "8,8,120,120",
+            "--estimator",
+            "laplace_probit",
+            "--random-init",
+            "--model",
+            "tiny",
+            "--data",
+            &missing_s,
+            "--out",
+            &out("predict"),
+        ]
+        .map(String::from)
+        .to_vec(),
+    ];
+    for args in commands {
+        let run = Command::new(bin())
+            .args(&args)
+            .output()
+            .expect("run uncertsam");
+        let err = String::from_utf8_lossy(&run.stderr);
+        assert!(!run.status.success(), "{args:?} must fail: {err}");
+        assert!(
+            err.contains(&missing_s) && err.contains("does not exist"),
+            "{args:?}: {err}"
+        );
+        assert!(
+            !missing.exists(),
+            "{args:?} generated data at the user's --data"
         );
     }
 }

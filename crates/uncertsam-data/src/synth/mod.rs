@@ -217,7 +217,7 @@ pub fn generate(
             for item in encoded {
                 let (index, jpeg, masks) = item.map_err(|source| DataError::Image {
                     path: dir.join("images"),
-                    source,
+                    cause: source,
                 })?;
                 writer.add(index, &jpeg, &masks)?;
             }

@@ -57,10 +57,20 @@ fn only_failure(split: &UncertSamSplit, expected_ok: usize) -> DataError {
     errors.remove(0)
 }
 
+/// Checks that `err` names each of `needles`, and that a chain printer (anyhow's `{:#}`, which
+/// appends every `source()`) shows each cause once.
 fn check_names(err: &DataError, needles: &[&str]) {
     let msg = err.to_string();
     for n in needles {
         assert!(msg.contains(n), "error {msg:?} should mention {n:?}");
+    }
+    let mut cause = std::error::Error::source(err);
+    while let Some(c) = cause {
+        assert!(
+            !msg.contains(&c.to_string()),
+            "the cause {c} is already in {msg:?}: a chain printer shows it twice"
+        );
+        cause = c.source();
     }
 }
 

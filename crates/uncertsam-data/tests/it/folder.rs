@@ -40,7 +40,26 @@ fn folder_masks_are_matched_by_name_and_instance_suffix() {
 
     let ds = FolderDataset::open(&root).expect("open");
     assert_eq!(ds.dataset(), "mine");
-    let samples: Vec<_> = ds.samples().collect::<Result<_, _>>().expect("all load");
+    let mut results: Vec<_> = ds.samples().collect();
+    // The mask that matches no image is not dropped: it is the last sample, and fails naming it.
+    assert_eq!(results.len(), 4);
+    let orphan = results
+        .pop()
+        .expect("orphan")
+        .expect_err("a mask without its image");
+    assert!(
+        matches!(orphan, DataError::OrphanMask { .. })
+            && orphan.to_string().contains("masks/orphan_3.png"),
+        "{orphan}"
+    );
+    assert_eq!(
+        (0..4).map(|i| ds.masks_requested(i)).collect::<Vec<_>>(),
+        [Some(2), Some(1), Some(1), Some(1)]
+    );
+    let samples: Vec<_> = results
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .expect("all load");
     let names: Vec<_> = samples.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(names, ["a", "a_1", "b"]);
     assert_eq!(

@@ -64,4 +64,11 @@ fn loading_as_another_structure_names_both() {
 fn loading_a_missing_directory_is_an_io_error() {
     let err = LastLayerLaplace::<DiagPrecision>::load("/nonexistent/laplace").unwrap_err();
     assert!(matches!(err, LaplaceError::Io { .. }), "{err}");
+    // The OS error is in the message, and not repeated by a chain printer (anyhow's `{:#}`).
+    let msg = err.to_string();
+    assert!(
+        msg.contains("/nonexistent/laplace") && msg.contains("No such file"),
+        "{msg}"
+    );
+    assert!(std::error::Error::source(&err).is_none(), "{msg}");
 }

@@ -20,6 +20,8 @@ fn run_bench(py: Python<'_>, argv: Vec<String>) -> PyResult<(String, usize, usiz
         if args.backend == BackendKind::Cuda {
             bail!("the Python package runs the CPU backend only; use the CLI for --backend cuda");
         }
+        // As the CLI: one run per `--out` (a second one, from Python or the CLI, is refused).
+        let _lock = uncertsam_bench::run_lock::acquire(&args)?;
         let (done, bad) = uncertsam_bench::run::run::<burn::backend::NdArray<f32>, _>(
             &args,
             &uncertsam_bench::Registry::new(&uncertsam_bench::NoExternal),

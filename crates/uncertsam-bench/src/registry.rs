@@ -257,7 +257,7 @@ fn read_config_file(path: &Path) -> Result<Vec<EstimatorConfig>> {
 pub fn specs(values: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for value in values {
-        for item in split_top_level(value) {
+        for item in uncertsam_estimate::split_top_level(value) {
             let item = item.trim();
             if item.is_empty() {
                 continue;
@@ -271,25 +271,6 @@ pub fn specs(values: &[String]) -> Vec<String> {
             }
         }
     }
-    out
-}
-
-/// Splits at commas outside brackets, braces and double quotes.
-fn split_top_level(s: &str) -> Vec<&str> {
-    let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
-    for (i, c) in s.char_indices() {
-        match c {
-            '"' => quoted = !quoted,
-            '[' | '{' if !quoted => depth += 1,
-            ']' | '}' if !quoted => depth -= 1,
-            ',' if !quoted && depth == 0 => {
-                out.push(&s[start..i]);
-                start = i + 1;
-            }
-            _ => {}
-        }
-    }
-    out.push(&s[start..]);
     out
 }
 

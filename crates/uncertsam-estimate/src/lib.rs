@@ -66,6 +66,7 @@ pub use laplace::{
 pub use mc_dropout::{BernoulliHook, DropoutSite, McDropout, McDropoutConfig};
 pub use model::{AnyConfig, AnySam, Embedding, SamModel};
 pub use multimask::MultimaskDisagreement;
+pub use options::split_top_level;
 pub use prompt_perturbation::{PromptPerturbation, PromptPerturbationConfig};
 pub use segmenter::{CallCounter, EncodedImage, Segmenter};
 pub use tta::{Photometric, Tta, TtaConfig, flip_low_res, flip_prompts};

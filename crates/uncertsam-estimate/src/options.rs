@@ -144,8 +144,9 @@ fn parse_value(v: &str) -> Value {
     Value::String(v.to_string())
 }
 
-/// Splits at commas outside brackets, braces and double quotes.
-fn split_top_level(s: &str) -> Vec<&str> {
+/// Splits at commas outside brackets, braces and double quotes (`p=0.2,sites=[mlp,hyper]` is
+/// two items); the `--estimators` spec syntax, also used by the bench to split its values.
+pub fn split_top_level(s: &str) -> Vec<&str> {
     let (mut out, mut depth, mut quoted, mut start) = (Vec::new(), 0i32, false, 0);
     for (i, c) in s.char_indices() {
         match c {

@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use uncertsam_estimate::{EncodedImage, Segmenter};
+use uncertsam_estimate::{AnySam, EncodedImage, Segmenter, UncertaintyEstimator};
 use uncertsam_sam::frame::to_host;
 use uncertsam_sam::{PromptBatch, PromptRow};
 
@@ -53,22 +53,40 @@ fn parse_point(s: &str) -> Result<([f64; 2], i64)> {
     }
 }
 
-/// Runs one estimator on one image and writes the PNGs.
-pub fn run<B: Backend, E: ExternalEstimators>(
-    args: &PredictArgs,
-    registry: &Registry<'_, E>,
-    device: &B::Device,
-) -> Result<()> {
-    let image = image::open(&args.image)
-        .with_context(|| format!("reading {}", args.image.display()))?
-        .to_rgb8();
+/// The host maps of one prediction at the image size, row-major `[height, width]`.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+    /// Mask logits (foreground where > 0).
+    pub logits: Vec<f32>,
+    /// Foreground probability, `sigmoid(logits)`.
+    pub prob: Vec<f32>,
+    /// The estimator's primary uncertainty map.
+    pub uncertainty: Vec<f32>,
+    /// The sample standard deviation map (sampling estimators only).
+    pub std: Option<Vec<f32>>,
+    /// Predicted IoU per mask.
+    pub iou: Vec<f32>,
+}
+
+impl Prediction {
+    /// The binary mask (`logits > 0`).
+    pub fn mask(&self) -> Vec<bool> {
+        self.logits.iter().map(|&l| l > 0.0).collect()
+    }
+}
+
+/// The prompt row of `points` (`x,y[,label]` strings) and an optional box.
+pub fn prompt_row(points: &[String], bbox: Option<&[f64]>) -> Result<PromptRow> {
     let row = PromptRow {
-        points: args
-            .points
+        points: points
             .iter()
             .map(|p| parse_point(p))
             .collect::<Result<_>>()?,
-        bbox: match &args.bbox {
+        bbox: match bbox {
             Some(b) if b.len() == 4 => Some([b[0], b[1], b[2], b[3]]),
             Some(b) => bail!("--box needs 4 numbers, got {}", b.len()),
             None => None,
@@ -78,38 +96,81 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     if row.points.is_empty() && row.bbox.is_none() {
         bail!("give at least one --box or --point");
     }
-    let mut bench = args.bench.clone();
-    bench.estimators = vec![args.estimator.clone()];
+    Ok(row)
+}
+
+/// Builds the estimator `spec` (`name[:key=value,...]`) for `sam` with `args`' samples and
+/// model, generating the synthetic benchmark at `args.data` first when a Laplace fit needs it.
+pub fn build_estimator<B: Backend, E: ExternalEstimators>(
+    registry: &Registry<'_, E>,
+    sam: &AnySam<B>,
+    args: &BenchArgs,
+    spec: &str,
+) -> Result<Box<dyn UncertaintyEstimator<B>>> {
+    let mut bench = args.clone();
+    bench.estimators = vec![spec.to_string()];
     bench.prompt = PromptKind::Box;
-    let (sam, _) = load_model::<B>(&bench, device)?;
-    if bench.estimators.iter().any(|e| e.starts_with("laplace")) && !bench.data.exists() {
+    if spec.starts_with("laplace") && !bench.data.exists() {
         uncertsam_data::synth::generate(
             &uncertsam_data::synth::SynthConfig::default(),
             &bench.data,
         )?;
     }
-    let est = registry
-        .build(&sam, &bench)?
+    registry
+        .build(sam, &bench)?
         .pop()
-        .context("no estimator built")?;
-    let encoded = EncodedImage::new(&sam, image.clone());
-    let mut rng = uncertsam_data::SampleSeed::image(args.bench.seed, "predict", 0).rng("estimator");
-    let estimate = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
+        .context("no estimator built")
+}
+
+/// One estimator on one encoded image and prompt, seeded as `uncertsam predict --seed seed`:
+/// the core both `predict` and `serve` run.
+pub fn predict_encoded<B: Backend>(
+    sam: &AnySam<B>,
+    estimator: &dyn UncertaintyEstimator<B>,
+    encoded: &EncodedImage<B>,
+    row: PromptRow,
+    seed: u64,
+) -> Result<Prediction> {
+    let mut rng = uncertsam_data::SampleSeed::image(seed, "predict", 0).rng("estimator");
+    let estimate = estimator.estimate(sam, encoded, &PromptBatch::new().with_row(row), &mut rng)?;
     let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
+    let (width, height) = encoded.image.dimensions();
     let logits = up(estimate.logits, "logits")?;
-    let unc = up(estimate.maps.primary_map().clone(), "uncertainty")?;
-    write_pngs(&args.bench.out, &image, &logits, &unc)?;
+    Ok(Prediction {
+        width,
+        height,
+        logits: logits.clone(),
+        prob: logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect(),
+        uncertainty: up(estimate.maps.primary_map().clone(), "uncertainty")?,
+        std: estimate.maps.std.map(|s| up(s, "std")).transpose()?,
+        iou: to_host(estimate.iou, "iou")?,
+    })
+}
+
+/// Runs one estimator on one image and writes the PNGs.
+pub fn run<B: Backend, E: ExternalEstimators>(
+    args: &PredictArgs,
+    registry: &Registry<'_, E>,
+    device: &B::Device,
+) -> Result<()> {
+    let image = image::open(&args.image)
+        .with_context(|| format!("reading {}", args.image.display()))?
+        .to_rgb8();
+    let row = prompt_row(&args.points, args.bbox.as_deref())?;
+    let (sam, _) = load_model::<B>(&args.bench, device)?;
+    let est = build_estimator(registry, &sam, &args.bench, &args.estimator)?;
+    let encoded = EncodedImage::new(&sam, image.clone());
+    let p = predict_encoded(&sam, est.as_ref(), &encoded, row, args.bench.seed)?;
+    write_pngs(&args.bench.out, &image, &p.logits, &p.uncertainty)?;
     if args.npy {
-        let (w, h) = image.dimensions();
-        let shape = [h as usize, w as usize];
+        let shape = [p.height as usize, p.width as usize];
         let out = &args.bench.out;
-        write_npy(&out.join("logits.npy"), &shape, &logits)?;
-        write_npy(&out.join("uncertainty.npy"), &shape, &unc)?;
-        if let Some(s) = estimate.maps.std {
-            write_npy(&out.join("std.npy"), &shape, &up(s, "std")?)?;
+        write_npy(&out.join("logits.npy"), &shape, &p.logits)?;
+        write_npy(&out.join("uncertainty.npy"), &shape, &p.uncertainty)?;
+        if let Some(s) = &p.std {
+            write_npy(&out.join("std.npy"), &shape, s)?;
         }
-        let iou = to_host(estimate.iou, "iou")?;
-        write_npy(&out.join("iou.npy"), &[iou.len()], &iou)?;
+        write_npy(&out.join("iou.npy"), &[p.iou.len()], &p.iou)?;
     }
     println!("wrote {} ({})", args.bench.out.display(), est.name());
     Ok(())
@@ -139,6 +200,24 @@ fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
 
 fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Result<()> {
     std::fs::create_dir_all(out)?;
+    let (mask, heat, overlay) = render_maps(image, logits, unc);
+    for (name, result) in [
+        ("mask.png", mask.save(out.join("mask.png"))),
+        ("uncertainty.png", heat.save(out.join("uncertainty.png"))),
+        ("overlay.png", overlay.save(out.join("overlay.png"))),
+    ] {
+        result.with_context(|| format!("writing {}", out.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// The mask (0 / 255), the uncertainty heat map (blue -> green -> red over `[0, max u]`) and
+/// the overlay `predict` writes as `mask.png`, `uncertainty.png` and `overlay.png`.
+pub fn render_maps(
+    image: &RgbImage,
+    logits: &[f32],
+    unc: &[f32],
+) -> (GrayImage, RgbImage, RgbImage) {
     let (w, h) = image.dimensions();
     let umax = unc.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
     let mask = GrayImage::from_fn(w, h, |x, y| {
@@ -172,12 +251,5 @@ fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Resu
             Rgb([mix(p[0], 255.0 * t), p[1], p[2]])
         }
     });
-    for (name, result) in [
-        ("mask.png", mask.save(out.join("mask.png"))),
-        ("uncertainty.png", heat.save(out.join("uncertainty.png"))),
-        ("overlay.png", overlay.save(out.join("overlay.png"))),
-    ] {
-        result.with_context(|| format!("writing {}", out.join(name).display()))?;
-    }
-    Ok(())
+    (mask, heat, overlay)
 }

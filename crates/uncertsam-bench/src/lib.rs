@@ -37,6 +37,8 @@ pub mod registry;
 pub mod report;
 pub mod results;
 pub mod run;
+#[cfg(feature = "serve")]
+pub mod serve;
 
 pub use cli::run_with;
 pub use registry::{BuildContext, ExternalEstimators, ExternalPreset, NoExternal, Registry};

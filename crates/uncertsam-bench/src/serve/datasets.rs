@@ -70,16 +70,16 @@ impl Catalog {
                 });
             }
         }
-        if datasets.is_empty() {
-            if let Ok(folder) = FolderDataset::open(root) {
-                datasets.push(DatasetEntry {
-                    name: FOLDER.into(),
-                    splits: vec![SplitEntry {
-                        name: "all".into(),
-                        images: folder.len(),
-                    }],
-                });
-            }
+        if datasets.is_empty()
+            && let Ok(folder) = FolderDataset::open(root)
+        {
+            datasets.push(DatasetEntry {
+                name: FOLDER.into(),
+                splits: vec![SplitEntry {
+                    name: "all".into(),
+                    images: folder.len(),
+                }],
+            });
         }
         Self {
             root: root.to_path_buf(),

@@ -10,20 +10,13 @@ use super::api::{ApiError, PredictRequest, PredictResponse};
 use crate::predict::{Prediction, render_maps};
 
 /// PNG bytes of an 8-bit RGB or gray image.
-fn encode<P: image::PixelWithColorType>(
-    image: &image::ImageBuffer<P, Vec<u8>>,
-) -> Result<Vec<u8>, ApiError>
+fn encode<P>(image: &image::ImageBuffer<P, Vec<u8>>) -> Result<Vec<u8>, ApiError>
 where
-    P: image::Pixel<Subpixel = u8>,
+    P: image::PixelWithColorType + image::Pixel<Subpixel = u8>,
 {
     let mut out = Vec::new();
     image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(
-            image.as_raw(),
-            image.width(),
-            image.height(),
-            P::COLOR_TYPE.into(),
-        )
+        .write_image(image.as_raw(), image.width(), image.height(), P::COLOR_TYPE)
         .map_err(|e| ApiError::internal(format!("encoding a PNG: {e}")))?;
     Ok(out)
 }

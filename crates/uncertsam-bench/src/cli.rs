@@ -77,6 +77,9 @@ enum Command {
         #[arg(long, conflicts_with = "no_fits")]
         fits_only: bool,
     },
+    /// The interactive uncertainty viewer and its JSON API (`docs/serve.md`).
+    #[cfg(feature = "serve")]
+    Serve(crate::serve::ServeArgs),
     /// Train the dense-fusion refinement modules the benchmark picks up (`--fusion` DIR).
     FitFusion(crate::fit_fusion::FitFusionArgs),
     /// Datasets: `data synth --out DIR` generates the procedural domain-shift benchmark.
@@ -137,6 +140,16 @@ pub fn run_with<E: ExternalEstimators>(
         }
         Command::Predict(args) => {
             crate::predict::run::<Cpu, E>(&args, &registry, &Default::default())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        #[cfg(feature = "serve")]
+        Command::Serve(args) => {
+            if args.bench.backend == BackendKind::Cuda {
+                anyhow::bail!("serve runs on --backend cpu");
+            }
+            crate::serve::serve_blocking::<Cpu, E>(&args, &registry, &Default::default(), |a| {
+                println!("uncertsam serve: http://{a}/");
+            })?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Fit(args) => {

@@ -38,6 +38,8 @@ pub mod report;
 pub mod results;
 pub mod run;
 pub mod run_lock;
+#[cfg(feature = "serve")]
+pub mod serve;
 pub mod user_prompts;
 
 pub use cli::run_with;

@@ -7,9 +7,9 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use uncertsam_estimate::{EncodedImage, Segmenter};
-use uncertsam_sam::PromptBatch;
+use uncertsam_estimate::{AnySam, EncodedImage, Segmenter, UncertaintyEstimator};
 use uncertsam_sam::frame::to_host;
+use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::args::{BenchArgs, PromptKind};
 use crate::inputs::load_model;
@@ -41,6 +41,78 @@ pub struct PredictArgs {
     pub bench: BenchArgs,
 }
 
+/// The host maps of one prediction at the image size, row-major `[height, width]`.
+#[derive(Clone, Debug)]
+pub struct Prediction {
+    /// Image width in pixels.
+    pub width: u32,
+    /// Image height in pixels.
+    pub height: u32,
+    /// Mask logits (foreground where > 0).
+    pub logits: Vec<f32>,
+    /// Foreground probability, `sigmoid(logits)`.
+    pub prob: Vec<f32>,
+    /// The estimator's primary uncertainty map.
+    pub uncertainty: Vec<f32>,
+    /// The sample standard deviation map (sampling estimators only).
+    pub std: Option<Vec<f32>>,
+    /// Predicted IoU per mask.
+    pub iou: Vec<f32>,
+}
+
+impl Prediction {
+    /// The binary mask (`logits > 0`).
+    pub fn mask(&self) -> Vec<bool> {
+        self.logits.iter().map(|&l| l > 0.0).collect()
+    }
+}
+
+/// Builds the estimator `spec` (`name[:key=value,...]`) for `sam` with `args`' samples and
+/// model; a Laplace fit needs `args.data` (only the default synthetic root is generated).
+pub fn build_estimator<B: Backend, E: ExternalEstimators>(
+    registry: &Registry<'_, E>,
+    sam: &AnySam<B>,
+    args: &BenchArgs,
+    spec: &str,
+) -> Result<Box<dyn UncertaintyEstimator<B>>> {
+    let mut bench = args.clone();
+    bench.estimators = vec![spec.to_string()];
+    bench.prompt = PromptKind::Box;
+    // Only a Laplace fit reads `--data` (the embedded model's fits are committed).
+    if crate::fitted::fits_on_data(&bench) {
+        crate::data_checks::ensure_data_root(&bench.data)?;
+    }
+    registry
+        .build(sam, &bench)?
+        .pop()
+        .context("no estimator built")
+}
+
+/// One estimator on one encoded image and prompt, seeded as `uncertsam predict --seed seed`:
+/// the core both `predict` and `serve` run.
+pub fn predict_encoded<B: Backend>(
+    sam: &AnySam<B>,
+    estimator: &dyn UncertaintyEstimator<B>,
+    encoded: &EncodedImage<B>,
+    row: PromptRow,
+    seed: u64,
+) -> Result<Prediction> {
+    let mut rng = uncertsam_data::SampleSeed::image(seed, "predict", 0).rng("estimator");
+    let estimate = estimator.estimate(sam, encoded, &PromptBatch::new().with_row(row), &mut rng)?;
+    let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
+    let (width, height) = encoded.image.dimensions();
+    let logits = up(estimate.logits, "logits")?;
+    Ok(Prediction {
+        width,
+        height,
+        logits: logits.clone(),
+        prob: logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect(),
+        uncertainty: up(estimate.maps.primary_map().clone(), "uncertainty")?,
+        std: estimate.maps.std.map(|s| up(s, "std")).transpose()?,
+        iou: to_host(estimate.iou, "iou")?,
+    })
+}
+
 /// Runs one estimator on one image and writes the PNGs.
 pub fn run<B: Backend, E: ExternalEstimators>(
     args: &PredictArgs,
@@ -58,36 +130,20 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     let bbox = args.bbox.as_deref().map(parse_box).transpose()?;
     let row = prompt_row(bbox, &points, image.width(), image.height())
         .with_context(|| format!("prompt for {}", args.image.display()))?;
-    let mut bench = args.bench.clone();
-    bench.estimators = vec![args.estimator.clone()];
-    bench.prompt = PromptKind::Box;
-    let (sam, _) = load_model::<B>(&bench, device)?;
-    // Only a Laplace fit reads `--data` (the embedded model's fits are committed).
-    if crate::fitted::fits_on_data(&bench) {
-        crate::data_checks::ensure_data_root(&bench.data)?;
-    }
-    let est = registry
-        .build(&sam, &bench)?
-        .pop()
-        .context("no estimator built")?;
+    let (sam, _) = load_model::<B>(&args.bench, device)?;
+    let est = build_estimator(registry, &sam, &args.bench, &args.estimator)?;
     let encoded = EncodedImage::new(&sam, image.clone());
-    let mut rng = uncertsam_data::SampleSeed::image(args.bench.seed, "predict", 0).rng("estimator");
-    let estimate = est.estimate(&sam, &encoded, &PromptBatch::new().with_row(row), &mut rng)?;
-    let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
-    let logits = up(estimate.logits, "logits")?;
-    let unc = up(estimate.maps.primary_map().clone(), "uncertainty")?;
-    write_pngs(&args.bench.out, &image, &logits, &unc)?;
+    let p = predict_encoded(&sam, est.as_ref(), &encoded, row, args.bench.seed)?;
+    write_pngs(&args.bench.out, &image, &p.logits, &p.uncertainty)?;
     if args.npy {
-        let (w, h) = image.dimensions();
-        let shape = [h as usize, w as usize];
+        let shape = [p.height as usize, p.width as usize];
         let out = &args.bench.out;
-        write_npy(&out.join("logits.npy"), &shape, &logits)?;
-        write_npy(&out.join("uncertainty.npy"), &shape, &unc)?;
-        if let Some(s) = estimate.maps.std {
-            write_npy(&out.join("std.npy"), &shape, &up(s, "std")?)?;
+        write_npy(&out.join("logits.npy"), &shape, &p.logits)?;
+        write_npy(&out.join("uncertainty.npy"), &shape, &p.uncertainty)?;
+        if let Some(s) = &p.std {
+            write_npy(&out.join("std.npy"), &shape, s)?;
         }
-        let iou = to_host(estimate.iou, "iou")?;
-        write_npy(&out.join("iou.npy"), &[iou.len()], &iou)?;
+        write_npy(&out.join("iou.npy"), &[p.iou.len()], &p.iou)?;
     }
     println!("wrote {} ({})", args.bench.out.display(), est.name());
     Ok(())
@@ -117,6 +173,24 @@ fn write_npy(path: &Path, shape: &[usize], values: &[f32]) -> Result<()> {
 
 fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Result<()> {
     std::fs::create_dir_all(out)?;
+    let (mask, heat, overlay) = render_maps(image, logits, unc);
+    for (name, result) in [
+        ("mask.png", mask.save(out.join("mask.png"))),
+        ("uncertainty.png", heat.save(out.join("uncertainty.png"))),
+        ("overlay.png", overlay.save(out.join("overlay.png"))),
+    ] {
+        result.with_context(|| format!("writing {}", out.join(name).display()))?;
+    }
+    Ok(())
+}
+
+/// The mask (0 / 255), the uncertainty heat map (blue -> green -> red over `[0, max u]`) and
+/// the overlay `predict` writes as `mask.png`, `uncertainty.png` and `overlay.png`.
+pub fn render_maps(
+    image: &RgbImage,
+    logits: &[f32],
+    unc: &[f32],
+) -> (GrayImage, RgbImage, RgbImage) {
     let (w, h) = image.dimensions();
     let umax = unc.iter().copied().fold(f32::MIN_POSITIVE, f32::max);
     let mask = GrayImage::from_fn(w, h, |x, y| {
@@ -150,12 +224,5 @@ fn write_pngs(out: &Path, image: &RgbImage, logits: &[f32], unc: &[f32]) -> Resu
             Rgb([mix(p[0], 255.0 * t), p[1], p[2]])
         }
     });
-    for (name, result) in [
-        ("mask.png", mask.save(out.join("mask.png"))),
-        ("uncertainty.png", heat.save(out.join("uncertainty.png"))),
-        ("overlay.png", overlay.save(out.join("overlay.png"))),
-    ] {
-        result.with_context(|| format!("writing {}", out.join(name).display()))?;
-    }
-    Ok(())
+    (mask, heat, overlay)
 }

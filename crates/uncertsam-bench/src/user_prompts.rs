@@ -38,7 +38,7 @@ pub enum PromptError {
         what: String,
     },
     /// Neither a box nor a point.
-    #[error("give at least one --box or --point")]
+    #[error("give at least one --box or --point (a box or a point)")]
     Nothing,
 }
 

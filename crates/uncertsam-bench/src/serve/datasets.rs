@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use uncertsam_data::{FolderDataset, Sample, SampleSource, UncertSamSplit};
 
-use super::api::ApiError;
+use super::messages::ApiError;
 
 /// Dataset name under which a folder-layout root is listed.
 const FOLDER: &str = "folder";

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod datasets;
+pub mod messages;
 pub mod render;
 pub mod worker;
 

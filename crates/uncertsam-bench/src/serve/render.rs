@@ -6,7 +6,7 @@ use base64::engine::general_purpose::STANDARD;
 use image::{GrayImage, ImageEncoder, Luma, RgbImage};
 use uncertsam_metrics::{MaskInputs, mask_metrics};
 
-use super::api::{ApiError, PredictRequest, PredictResponse};
+use super::messages::{ApiError, PredictRequest, PredictResponse};
 use crate::predict::{Prediction, render_maps};
 
 /// PNG bytes of an 8-bit RGB or gray image.

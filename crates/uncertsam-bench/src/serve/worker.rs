@@ -12,8 +12,8 @@ use image::RgbImage;
 use tokio::sync::oneshot;
 use uncertsam_estimate::{AnySam, EncodedImage, UncertaintyEstimator};
 
-use super::api::{ApiError, PredictRequest, PredictResponse, SuggestResponse, UploadResponse};
 use super::datasets::ImageRef;
+use super::messages::{ApiError, PredictRequest, PredictResponse, SuggestResponse, UploadResponse};
 use super::{EMBEDDING_CACHE, MAX_UPLOADS, render};
 use crate::args::BenchArgs;
 use crate::predict::{Prediction, build_estimator, predict_encoded};
@@ -202,7 +202,7 @@ impl<'a, B: Backend, E: ExternalEstimators> Worker<'a, B, E> {
         let click = uncertsam_refine::uncertainty_click(&p.uncertainty, &labels, size, &threshold)
             .map(|(c, _)| c);
         Ok(SuggestResponse {
-            click: click.map(|c| super::api::SuggestedClick {
+            click: click.map(|c| super::messages::SuggestedClick {
                 x: c.x,
                 y: c.y,
                 positive: c.positive,

@@ -15,6 +15,8 @@ use uncertsam_estimate::{AnySam, EncodedImage, UncertaintyEstimator};
 use super::datasets::ImageRef;
 use super::messages::{ApiError, PredictRequest, PredictResponse, SuggestResponse, UploadResponse};
 use super::{EMBEDDING_CACHE, MAX_UPLOADS, render};
+use uncertsam_sam::frame::binary_iou;
+
 use crate::args::BenchArgs;
 use crate::predict::{Prediction, build_estimator, predict_encoded};
 use crate::registry::{ExternalEstimators, Registry};
@@ -213,18 +215,9 @@ impl<'a, B: Backend, E: ExternalEstimators> Worker<'a, B, E> {
 
 /// The ground-truth mask overlapping `pred` best (by IoU), if the image has any.
 fn best_gt<'g>(gt: &'g [Vec<bool>], pred: &[bool]) -> Option<&'g [bool]> {
-    let iou = |g: &[bool]| {
-        let (mut inter, mut union) = (0u64, 0u64);
-        for (&a, &b) in g.iter().zip(pred) {
-            inter += u64::from(a && b);
-            union += u64::from(a || b);
-        }
-        if union == 0 {
-            0.0
-        } else {
-            inter as f64 / union as f64
-        }
-    };
+    // Loaded ground-truth masks are never empty, so the both-empty case of `binary_iou` does
+    // not arise.
+    let iou = |g: &[bool]| binary_iou(g.iter().copied().zip(pred.iter().copied()));
     gt.iter()
         .map(|g| (iou(g), g))
         .max_by(|a, b| a.0.total_cmp(&b.0))

@@ -8,3 +8,5 @@ mod predict;
 mod refine;
 mod reliability;
 mod resume;
+#[path = "../common/small_synth.rs"]
+mod small_synth;

@@ -14,21 +14,7 @@ pub fn bin() -> PathBuf {
 
 /// A small synthetic benchmark shared by the tests (generated once per test process).
 pub fn data() -> PathBuf {
-    static DATA: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    DATA.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("uncertsam-bench-it-{}", std::process::id()));
-        let cfg = uncertsam_data::synth::SynthConfig {
-            train: 4,
-            val: 1,
-            test: 3,
-            shifted_test: 2,
-            shifts: vec![uncertsam_data::synth::Condition::SHIFTS[0]],
-            ..Default::default()
-        };
-        uncertsam_data::synth::generate(&cfg, &dir).expect("synthetic data should generate");
-        dir
-    })
-    .clone()
+    crate::small_synth::small_synth("uncertsam-bench-it")
 }
 
 /// Fusion weights for the entropy first pass, trained once per test process on the test data.

@@ -5,3 +5,5 @@
 mod api;
 mod browser;
 mod server;
+#[path = "../common/small_synth.rs"]
+mod small_synth;

@@ -12,21 +12,7 @@ use uncertsam_bench::{NoExternal, Registry};
 
 /// The synthetic benchmark the server lists (generated once per test process).
 pub fn data() -> PathBuf {
-    static DATA: OnceLock<PathBuf> = OnceLock::new();
-    DATA.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("uncertsam-serve-it-{}", std::process::id()));
-        let cfg = uncertsam_data::synth::SynthConfig {
-            train: 4,
-            val: 1,
-            test: 3,
-            shifted_test: 2,
-            shifts: vec![uncertsam_data::synth::Condition::SHIFTS[0]],
-            ..Default::default()
-        };
-        uncertsam_data::synth::generate(&cfg, &dir).expect("synthetic data should generate");
-        dir
-    })
-    .clone()
+    crate::small_synth::small_synth("uncertsam-serve-it")
 }
 
 #[derive(Parser)]

@@ -31,6 +31,7 @@ pub mod plots;
 pub mod predict;
 pub mod process;
 pub mod refine_args;
+pub mod refine_one;
 pub mod refine_report;
 pub mod refine_rows;
 pub mod registry;

@@ -7,7 +7,7 @@ use anyhow::{Context, Result};
 use burn::prelude::*;
 use clap::Args;
 use image::{GrayImage, Luma, Rgb, RgbImage};
-use uncertsam_estimate::{AnySam, EncodedImage, Segmenter, UncertaintyEstimator};
+use uncertsam_estimate::{AnySam, EncodedImage, Estimate, Segmenter, UncertaintyEstimator};
 use uncertsam_sam::frame::to_host;
 use uncertsam_sam::{PromptBatch, PromptRow};
 
@@ -36,7 +36,10 @@ pub struct PredictArgs {
     #[arg(long)]
     pub npy: bool,
     /// Model, data (for fitting Laplace), samples, seed and `--out` (where `mask.png`,
-    /// `uncertainty.png` and `overlay.png` go), as for `bench`.
+    /// `uncertainty.png` and `overlay.png` go), as for `bench`. `--refine V` (one of
+    /// `shrink`, `logits_as_mask`, `fusion`, `fusion_ones`) refines the estimator's first pass
+    /// as the bench's refinement rows do; the maps written are then the refined mask and its
+    /// entropy.
     #[command(flatten)]
     pub bench: BenchArgs,
 }
@@ -89,7 +92,20 @@ pub fn build_estimator<B: Backend, E: ExternalEstimators>(
 }
 
 /// One estimator on one encoded image and prompt, seeded as `uncertsam predict --seed seed`:
-/// the core both `predict` and `serve` run.
+/// the core both `predict` and `serve` run. The estimate stays in the decoder's frame.
+pub fn estimate_encoded<B: Backend>(
+    sam: &AnySam<B>,
+    estimator: &dyn UncertaintyEstimator<B>,
+    encoded: &EncodedImage<B>,
+    row: &PromptRow,
+    seed: u64,
+) -> Result<Estimate<B>> {
+    let mut rng = uncertsam_data::SampleSeed::image(seed, "predict", 0).rng("estimator");
+    let prompts = PromptBatch::new().with_row(row.clone());
+    Ok(estimator.estimate(sam, encoded, &prompts, &mut rng)?)
+}
+
+/// [`estimate_encoded`], upsampled to the image.
 pub fn predict_encoded<B: Backend>(
     sam: &AnySam<B>,
     estimator: &dyn UncertaintyEstimator<B>,
@@ -97,20 +113,52 @@ pub fn predict_encoded<B: Backend>(
     row: PromptRow,
     seed: u64,
 ) -> Result<Prediction> {
-    let mut rng = uncertsam_data::SampleSeed::image(seed, "predict", 0).rng("estimator");
-    let estimate = estimator.estimate(sam, encoded, &PromptBatch::new().with_row(row), &mut rng)?;
-    let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
-    let (width, height) = encoded.image.dimensions();
-    let logits = up(estimate.logits, "logits")?;
-    Ok(Prediction {
-        width,
-        height,
-        logits: logits.clone(),
-        prob: logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect(),
-        uncertainty: up(estimate.maps.primary_map().clone(), "uncertainty")?,
-        std: estimate.maps.std.map(|s| up(s, "std")).transpose()?,
-        iou: to_host(estimate.iou, "iou")?,
-    })
+    let estimate = estimate_encoded(sam, estimator, encoded, &row, seed)?;
+    Prediction::from_estimate(sam, encoded, estimate)
+}
+
+impl Prediction {
+    /// The host maps of `estimate` (one prompt row), upsampled to the image of `encoded`.
+    pub fn from_estimate<B: Backend>(
+        sam: &AnySam<B>,
+        encoded: &EncodedImage<B>,
+        estimate: Estimate<B>,
+    ) -> Result<Self> {
+        let uncertainty = estimate.maps.primary_map().clone();
+        let std = estimate.maps.std;
+        Self::from_low_res(
+            sam,
+            encoded,
+            estimate.logits,
+            uncertainty,
+            std,
+            estimate.iou,
+        )
+    }
+
+    /// Upsamples low-resolution `[1, 4E, 4E]` maps (logits, uncertainty, optional std) to the
+    /// image of `encoded`.
+    pub fn from_low_res<B: Backend>(
+        sam: &AnySam<B>,
+        encoded: &EncodedImage<B>,
+        logits: Tensor<B, 3>,
+        uncertainty: Tensor<B, 3>,
+        std: Option<Tensor<B, 3>>,
+        iou: Tensor<B, 1>,
+    ) -> Result<Self> {
+        let up = |x: Tensor<B, 3>, what| to_host(sam.upsample(x, &encoded.embedding), what);
+        let (width, height) = encoded.image.dimensions();
+        let logits = up(logits, "logits")?;
+        Ok(Self {
+            width,
+            height,
+            prob: logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect(),
+            logits,
+            uncertainty: up(uncertainty, "uncertainty")?,
+            std: std.map(|s| up(s, "std")).transpose()?,
+            iou: to_host(iou, "iou")?,
+        })
+    }
 }
 
 /// Runs one estimator on one image and writes the PNGs.
@@ -133,7 +181,19 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     let (sam, _) = load_model::<B>(&args.bench, device)?;
     let est = build_estimator(registry, &sam, &args.bench, &args.estimator)?;
     let encoded = EncodedImage::new(&sam, image.clone());
-    let p = predict_encoded(&sam, est.as_ref(), &encoded, row, args.bench.seed)?;
+    let seed = args.bench.seed;
+    let estimate = estimate_encoded(&sam, est.as_ref(), &encoded, &row, seed)?;
+    let p = match refine_variant(args)? {
+        None => Prediction::from_estimate(&sam, &encoded, estimate)?,
+        Some(variant) => {
+            let driver = args.estimator.split(':').next().unwrap_or_default().trim();
+            let refiner = crate::refine_one::refiner(variant, driver, &sam, &args.bench)?;
+            let (logits, unc) = crate::refine_one::refine_estimate(
+                &refiner, &sam, &encoded, &row, &estimate, None, seed,
+            )?;
+            Prediction::from_low_res(&sam, &encoded, logits, unc, None, estimate.iou)?
+        }
+    };
     write_pngs(&args.bench.out, &image, &p.logits, &p.uncertainty)?;
     if args.npy {
         let shape = [p.height as usize, p.width as usize];
@@ -147,6 +207,26 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     }
     println!("wrote {} ({})", args.bench.out.display(), est.name());
     Ok(())
+}
+
+/// The one refinement variant of `--refine`, if given.
+fn refine_variant(args: &PredictArgs) -> Result<Option<&str>> {
+    let Some(asked) = &args.bench.refine.refine else {
+        return Ok(None);
+    };
+    let asked: Vec<&str> = asked
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    match asked.as_slice() {
+        [] | ["none"] => Ok(None),
+        [one] => Ok(Some(one)),
+        _ => anyhow::bail!(
+            "predict applies one refinement variant; --refine got {}",
+            asked.join(",")
+        ),
+    }
 }
 
 /// Writes little-endian f32 `values` of `shape` as a `.npy` file (format 1.0, C order).

@@ -49,7 +49,7 @@ pub fn fusion_weights(dir: &std::path::Path, driver_key: &str, ones: bool) -> Pa
 }
 
 /// The config of a `--refine` variant for one driver.
-fn config(variant: &str, driver_key: &str, args: &BenchArgs) -> Option<RefineConfig> {
+pub(crate) fn config(variant: &str, driver_key: &str, args: &BenchArgs) -> Option<RefineConfig> {
     let convergence = Convergence {
         max_iterations: args.refine.refine_iterations,
         ..Convergence::default()

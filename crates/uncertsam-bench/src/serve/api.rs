@@ -65,6 +65,7 @@ pub fn router(state: AppState) -> Router {
             get(|| async { asset("text/css", include_str!("assets/style.css")) }),
         )
         .route("/api/estimators", get(estimators))
+        .route("/api/refinements", get(refinements))
         .route("/api/datasets", get(datasets))
         .route("/api/images", get(images))
         .route("/api/image", get(image_png))
@@ -95,6 +96,14 @@ async fn ask<T>(
 
 async fn estimators(State(state): State<AppState>) -> Json<Vec<EstimatorEntry>> {
     Json(state.estimators.as_ref().clone())
+}
+
+async fn refinements() -> Json<Vec<RefinementEntry>> {
+    let entries = crate::refine_one::SINGLE_VARIANTS
+        .iter()
+        .map(|&(name, about)| RefinementEntry { name, about })
+        .collect();
+    Json(entries)
 }
 
 async fn datasets(State(state): State<AppState>) -> Json<Vec<DatasetEntry>> {

@@ -87,6 +87,10 @@ pub struct PredictRequest {
     /// Also return the raw float32 logits and uncertainty (base64, little-endian).
     #[serde(default)]
     pub raw: bool,
+    /// A refinement variant applied to the estimator's first pass (`GET /api/refinements`;
+    /// as `uncertsam predict --refine`); the maps are then the refined mask and its entropy.
+    #[serde(default)]
+    pub refine: Option<String>,
 }
 
 impl PredictRequest {
@@ -154,6 +158,17 @@ pub struct PredictResponse {
     pub logits_f32: Option<String>,
     /// Raw uncertainty map, as `logits_f32` (with `raw`).
     pub uncertainty_f32: Option<String>,
+    /// The refinement applied (its full name, e.g. `shrink_uncertain(...)`), if any.
+    pub refined: Option<String>,
+}
+
+/// `GET /api/refinements`: a variant the page can apply to a prediction.
+#[derive(Clone, Debug, Serialize)]
+pub struct RefinementEntry {
+    /// Name (`refine` in a predict request).
+    pub name: &'static str,
+    /// What it does.
+    pub about: &'static str,
 }
 
 /// A click position.

@@ -32,12 +32,14 @@ pub fn f32_base64(values: &[f32]) -> String {
     STANDARD.encode(bytes)
 }
 
-/// The response to `req` for prediction `p` on `image`, with metrics against `gt` if given.
+/// The response to `req` for prediction `p` on `image`, with metrics against `gt` if given;
+/// `refined` names the refinement behind `p`, if any.
 pub fn response(
     req: &PredictRequest,
     image: &RgbImage,
     p: &Prediction,
     gt: Option<&[bool]>,
+    refined: Option<&str>,
 ) -> Result<PredictResponse, ApiError> {
     let (mask, heat, overlay) = render_maps(image, &p.logits, &p.uncertainty);
     let b64 = |bytes: Vec<u8>| STANDARD.encode(bytes);
@@ -78,5 +80,6 @@ pub fn response(
         metrics,
         logits_f32: req.raw.then(|| f32_base64(&p.logits)),
         uncertainty_f32: req.raw.then(|| f32_base64(&p.uncertainty)),
+        refined: refined.map(str::to_string),
     })
 }

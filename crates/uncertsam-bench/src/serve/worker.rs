@@ -11,6 +11,7 @@ use burn::prelude::*;
 use image::RgbImage;
 use tokio::sync::oneshot;
 use uncertsam_estimate::{AnySam, EncodedImage, UncertaintyEstimator};
+use uncertsam_refine::Refiner;
 
 use super::datasets::ImageRef;
 use super::messages::{ApiError, PredictRequest, PredictResponse, SuggestResponse, UploadResponse};
@@ -18,7 +19,7 @@ use super::{EMBEDDING_CACHE, MAX_UPLOADS, render};
 use uncertsam_sam::frame::binary_iou;
 
 use crate::args::BenchArgs;
-use crate::predict::{Prediction, build_estimator, predict_encoded};
+use crate::predict::{Prediction, build_estimator, estimate_encoded};
 use crate::registry::{ExternalEstimators, Registry};
 
 /// One request for the model thread, with where its answer goes.
@@ -51,6 +52,7 @@ pub struct Worker<'a, B: Backend, E: ExternalEstimators> {
     bench: &'a BenchArgs,
     registry: &'a Registry<'a, E>,
     estimators: HashMap<String, Box<dyn UncertaintyEstimator<B>>>,
+    refiners: HashMap<(String, String), Refiner<B>>,
     uploads: VecDeque<(String, Stored)>,
     uploaded: usize,
     embeddings: VecDeque<(String, EncodedImage<B>)>,
@@ -69,6 +71,7 @@ impl<'a, B: Backend, E: ExternalEstimators> Worker<'a, B, E> {
             bench,
             registry,
             estimators: HashMap::new(),
+            refiners: HashMap::new(),
             uploads: VecDeque::new(),
             uploaded: 0,
             embeddings: VecDeque::new(),
@@ -172,26 +175,64 @@ impl<'a, B: Backend, E: ExternalEstimators> Worker<'a, B, E> {
         Ok(self.estimators[spec].as_ref())
     }
 
-    fn run_prediction(&mut self, req: &PredictRequest) -> Result<(Prediction, Stored), ApiError> {
+    /// The refiner of `variant` driven by `driver`, built once.
+    fn refiner(&mut self, variant: &str, driver: &str) -> Result<(), ApiError> {
+        let key = (variant.to_string(), driver.to_string());
+        if !self.refiners.contains_key(&key) {
+            let built = crate::refine_one::refiner(variant, driver, &self.sam, self.bench)
+                .map_err(|e| ApiError::unprocessable(format!("refinement: {e:#}")))?;
+            self.refiners.insert(key, built);
+        }
+        Ok(())
+    }
+
+    fn run_prediction(
+        &mut self,
+        req: &PredictRequest,
+    ) -> Result<(Prediction, Stored, Option<String>), ApiError> {
         let stored = self.stored(&req.image)?;
         let row = req.prompt_row(stored.image.dimensions())?;
         let spec = req.estimator_spec();
         self.estimator(&spec)?;
+        let refine = req
+            .refine
+            .as_deref()
+            .filter(|v| !v.is_empty() && *v != "none");
+        if let Some(variant) = refine {
+            self.refiner(variant, &req.estimator)?;
+        }
         self.encoded(&req.image, stored.image.clone());
         let encoded = &self.embeddings.back().expect("encoded just above").1;
         let estimator = self.estimators[&spec].as_ref();
-        let prediction = predict_encoded(&self.sam, estimator, encoded, row, req.seed)
-            .map_err(|e| ApiError::internal(format!("{e:#}")))?;
-        Ok((prediction, stored))
+        let internal = |e: anyhow::Error| ApiError::internal(format!("{e:#}"));
+        let estimate =
+            estimate_encoded(&self.sam, estimator, encoded, &row, req.seed).map_err(internal)?;
+        let Some(variant) = refine else {
+            let p = Prediction::from_estimate(&self.sam, encoded, estimate).map_err(internal)?;
+            return Ok((p, stored, None));
+        };
+        let refiner = &self.refiners[&(variant.to_string(), req.estimator.clone())];
+        // The oracle's ground truth is the mask the unrefined prediction overlaps best.
+        let first =
+            Prediction::from_estimate(&self.sam, encoded, estimate.clone()).map_err(internal)?;
+        let gt = best_gt(&stored.gt, &first.mask());
+        let (logits, unc) = crate::refine_one::refine_estimate(
+            refiner, &self.sam, encoded, &row, &estimate, gt, req.seed,
+        )
+        .map_err(|e| ApiError::unprocessable(format!("refinement: {e:#}")))?;
+        let p = Prediction::from_low_res(&self.sam, encoded, logits, unc, None, estimate.iou)
+            .map_err(internal)?;
+        Ok((p, stored, Some(refiner.name())))
     }
 
     fn predict(&mut self, req: &PredictRequest) -> Result<PredictResponse, ApiError> {
-        let (p, stored) = self.run_prediction(req)?;
-        render::response(req, &stored.image, &p, best_gt(&stored.gt, &p.mask()))
+        let (p, stored, refined) = self.run_prediction(req)?;
+        let gt = best_gt(&stored.gt, &p.mask());
+        render::response(req, &stored.image, &p, gt, refined.as_deref())
     }
 
     fn suggest(&mut self, req: &PredictRequest) -> Result<SuggestResponse, ApiError> {
-        let (p, stored) = self.run_prediction(req)?;
+        let (p, stored, _) = self.run_prediction(req)?;
         let pred = p.mask();
         let gt = best_gt(&stored.gt, &pred);
         // Without ground truth the suggested click flips the current prediction there.

@@ -31,6 +31,17 @@ pub fn gt_box(index: usize) -> [f64; 4] {
 
 /// `uncertsam predict --npy` on the API's image `id`; returns its output directory.
 pub fn run_predict(id: &str, bbox: [f64; 4], estimator: &str, seed: u64) -> tempfile::TempDir {
+    run_predict_with(id, bbox, estimator, seed, &[])
+}
+
+/// [`run_predict`] with `extra` arguments (e.g. `--refine shrink`).
+pub fn run_predict_with(
+    id: &str,
+    bbox: [f64; 4],
+    estimator: &str,
+    seed: u64,
+    extra: &[&str],
+) -> tempfile::TempDir {
     let tmp = tempfile::tempdir().expect("tmp");
     let png = get(&format!("/api/image?id={id}"));
     assert_eq!(png.status, 200);
@@ -55,6 +66,7 @@ pub fn run_predict(id: &str, bbox: [f64; 4], estimator: &str, seed: u64) -> temp
         .arg(data())
         .arg("--out")
         .arg(tmp.path())
+        .args(extra)
         .output()
         .expect("run uncertsam predict");
     assert!(
@@ -117,6 +129,62 @@ fn predict_answers_equal_uncertsam_predict_files() {
         }
         assert!(api["error_png"].is_string());
     }
+}
+
+#[test]
+fn refined_answers_equal_uncertsam_predict_refine_files() {
+    let bbox = gt_box(0);
+    for (estimator, variant, name) in [
+        ("entropy", "shrink", "shrink_uncertain"),
+        ("entropy", "fusion", "dense_fusion"),
+        ("mc_dropout", "logits_as_mask", "logits_as_mask"),
+    ] {
+        let r = post_json(
+            "/api/predict",
+            &json!({"image": IMAGE, "box": bbox, "estimator": estimator, "seed": 1,
+                "raw": true, "refine": variant}),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let api = r.json();
+        let refined = api["refined"].as_str().unwrap_or_default();
+        assert!(refined.starts_with(name), "{variant}: refined = {refined}");
+        let files = run_predict_with(IMAGE, bbox, estimator, 1, &["--refine", variant]);
+        let dir = files.path();
+        for (key, file) in [
+            ("logits_f32", "logits.npy"),
+            ("uncertainty_f32", "uncertainty.npy"),
+        ] {
+            assert_eq!(
+                b64(&api[key]),
+                npy_payload(&dir.join(file)),
+                "{estimator} + {variant}: {file}"
+            );
+        }
+        let unrefined = predict(IMAGE, bbox, estimator, 1);
+        assert_ne!(
+            api["logits_f32"], unrefined["logits_f32"],
+            "{variant} left the logits unchanged"
+        );
+    }
+    let oracle = post_json(
+        "/api/predict",
+        &json!({"image": IMAGE, "box": bbox, "estimator": "entropy", "refine": "gt_oracle"}),
+    );
+    assert_eq!(
+        oracle.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&oracle.body)
+    );
+    let oracle = oracle.json();
+    let iou = |v: &Value| v["metrics"]["IoU"].as_f64().expect("an IoU");
+    let plain = predict(IMAGE, bbox, "entropy", 0);
+    assert!(
+        iou(&oracle) >= iou(&plain),
+        "the ground truth as mask prompt lowered IoU: {} < {}",
+        iou(&oracle),
+        iou(&plain)
+    );
 }
 
 #[test]
@@ -241,6 +309,22 @@ fn bad_input_is_a_4xx_with_a_message_and_the_server_keeps_serving() {
         ),
         "unknown option",
     );
+    for (refine, what, says) in [
+        ("nope", "unknown refinement", "unknown refinement `nope`"),
+        (
+            "fusion",
+            "fusion without weights for the driver",
+            "no fusion weights",
+        ),
+    ] {
+        let r = post_json(
+            "/api/predict",
+            &json!({"image": IMAGE, "box": bbox, "estimator": "mc_dropout", "refine": refine}),
+        );
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert!(body.contains(says), "{what}: {body}");
+        assert_4xx(r, what);
+    }
     predict(IMAGE, bbox, "entropy", 0);
 }
 
@@ -258,6 +342,16 @@ fn page_and_listings_are_served() {
         .collect();
     for name in ["entropy", "iou_head", "laplace_probit", "mc_dropout"] {
         assert!(names.contains(&name), "{name} in {names:?}");
+    }
+    let refinements = get("/api/refinements").json().to_string();
+    for name in [
+        "shrink",
+        "logits_as_mask",
+        "fusion",
+        "fusion_ones",
+        "gt_oracle",
+    ] {
+        assert!(refinements.contains(name), "{name} in {refinements}");
     }
     let datasets = get("/api/datasets").json();
     assert!(datasets.to_string().contains("Synth-Clean"));

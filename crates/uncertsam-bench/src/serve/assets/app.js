@@ -7,6 +7,15 @@ const VIEW = 512;
 function showError(msg) { $("error").textContent = msg || ""; }
 function status(msg) { $("status").textContent = msg || ""; }
 
+// Progress of slow work (the first encoding of a large image, TTA, the comparison view): the
+// message with the seconds elapsed, until `done()`.
+function busy(msg) {
+  const t0 = performance.now();
+  status(msg + " ...");
+  const timer = setInterval(() => status(msg + " ... " + ((performance.now() - t0) / 1000).toFixed(0) + " s"), 1000);
+  return () => clearInterval(timer);
+}
+
 async function api(path, opts) {
   const r = await fetch(path, opts);
   const body = await r.json().catch(() => ({ error: "bad response (" + r.status + ")" }));
@@ -19,6 +28,9 @@ async function init() {
   for (const e of state.estimators) $("estimator").add(new Option(e.name, e.name));
   $("estimator").value = state.estimators.some((e) => e.name === "entropy") ? "entropy" : state.estimators[0].name;
   renderOptions();
+  for (const r of await api("/api/refinements")) {
+    const o = new Option(r.name, r.name); o.title = r.about; $("refine").add(o);
+  }
   const ds = await api("/api/datasets");
   state.datasets = ds;
   for (const d of ds) $("dataset").add(new Option(d.name, d.name));
@@ -86,16 +98,19 @@ async function selectImage(id, thumb) {
 
 function request() {
   return { image: state.image, box: state.box, estimator: $("estimator").value, options: options(),
-    points: state.points.map((p) => [p[0], p[1], p[2]]), seed: Number($("seed").value) || 0 };
+    points: state.points.map((p) => [p[0], p[1], p[2]]), seed: Number($("seed").value) || 0,
+    refine: $("refine").value || null };
 }
 
 async function predict() {
   if (!state.image || (!state.box && !state.points.length)) return;
-  status("computing (the first prompt on an image encodes it) ...");
+  const done = busy("computing (the first prompt on an image encodes it)");
   showError("");
   const t0 = performance.now();
+  const req = request();
   try {
-    const r = await api("/api/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(request()) });
+    const r = await api("/api/predict", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(req) });
+    done();
     state.last = r;
     const mask = new Image();
     await new Promise((ok) => { mask.onload = ok; mask.src = "data:image/png;base64," + r.mask_png; });
@@ -110,9 +125,10 @@ async function predict() {
       ["IoU", "pearson", "auroc", "ECE"].map((k) => "<tr><td>" + k + "</td><td>" + (m[k] == null ? "n/a" : Number(m[k]).toFixed(3)) + "</td></tr>").join("") : "<tr><td colspan=2>no ground truth</td></tr>");
     const res = $("result");
     res.dataset.mask = r.mask_png; res.dataset.uncertainty = r.uncertainty_png; res.dataset.estimator = r.estimator;
-    status(r.estimator + ": " + Math.round(performance.now() - t0) + " ms");
+    res.dataset.request = JSON.stringify(req); res.dataset.refined = r.refined || "";
+    status(r.estimator + (r.refined ? ", refined by " + r.refined : "") + ": " + Math.round(performance.now() - t0) + " ms");
     draw();
-  } catch (e) { status(""); showError(e.message); }
+  } catch (e) { done(); status(""); showError(e.message); }
 }
 
 function draw() {
@@ -145,6 +161,10 @@ function outline(g, c, s) {
     }
   }
   og.putImageData(out, 0, 0);
+  // What was drawn, for the browser test: the mask as the page read it from the PNG.
+  let bits = "";
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) bits += on(x, y) ? "1" : "0";
+  $("result").dataset.drawn = bits;
   g.imageSmoothingEnabled = false;
   g.drawImage(off, 0, 0, c.width, c.height);
 }
@@ -181,6 +201,7 @@ $("canvas").addEventListener("contextmenu", (ev) => {
 $("clear").onclick = () => { state.box = null; state.points = []; state.last = null; state.maskImg = null; draw(); };
 $("estimator").onchange = () => { renderOptions(); predict(); };
 $("seed").onchange = predict;
+$("refine").onchange = predict;
 
 $("suggest").onclick = async () => {
   if (!state.image || (!state.box && !state.points.length)) { showError("prompt first: drag a box or click"); return; }
@@ -195,18 +216,21 @@ $("suggest").onclick = async () => {
 $("compare-btn").onclick = async () => {
   if (!state.image || (!state.box && !state.points.length)) { showError("prompt first: drag a box or click"); return; }
   const div = $("compare"); div.innerHTML = "";
+  let k = 0;
   for (const e of state.estimators) {
-    status("comparing: " + e.name + " ...");
+    const done = busy("comparing: " + e.name + " (" + (++k) + " of " + state.estimators.length + ")");
     try {
       const r = await api("/api/predict", { method: "POST", headers: { "content-type": "application/json" },
-        body: JSON.stringify({ ...request(), estimator: e.name, options: "" }) });
+        body: JSON.stringify({ ...request(), estimator: e.name, options: "", refine: null }) });
       const f = document.createElement("figure");
       f.innerHTML = "<img src='data:image/png;base64," + r.uncertainty_png + "'><figcaption>" + e.name +
         " (max " + r.uncertainty_max.toPrecision(3) + (r.metrics ? ", IoU " + r.metrics.IoU.toFixed(3) : "") + ")</figcaption>";
       div.appendChild(f);
     } catch (err) { showError(e.name + ": " + err.message); }
+    done();
   }
   status("");
+  div.dataset.done = String(k);
 };
 
 $("upload").onchange = async () => {

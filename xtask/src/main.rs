@@ -9,6 +9,7 @@
 //! - `parity DIR...`: check parity fixture directories;
 //! - `data synth --out DIR`: generate the procedural domain-shift benchmark;
 //! - `results`: run the default benchmark and write `docs/results.md` from it;
+//! - `serve`: the interactive viewer (`docs/serve.md`), passed to the binary;
 //! - `fit-fusion`: train the dense-fusion refinement weights (`fixtures/default/fusion`);
 //! - `cycles`: list module-level import cycles in every crate (none allowed; also a test);
 //! - `compare-rows A B [--fail-above X]`: per-column max |diff| of two `rows.csv` (run here,
@@ -26,7 +27,7 @@ fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
         println!(
-            "usage: cargo xtask <bench|results|parity|data|predict|train|fit-fusion|merge|compare-rows> [ARGS]"
+            "usage: cargo xtask <bench|results|parity|data|predict|serve|train|fit-fusion|merge|compare-rows> [ARGS]"
         );
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);

@@ -90,7 +90,7 @@ pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()>
                 .map(|s| {
                     Ok(TrainSample {
                         prompts: sam.prompts(&s.prompts, &s.image.embedding)?,
-                        embedding: s.image.embedding.image,
+                        embedding: s.image.embedding,
                         gt: s.gt,
                     })
                 })

@@ -2,7 +2,9 @@
 //! (`uncertsam_refine::train_fusion`, SAM frozen) on `Synth-Clean/train`, one module per
 //! driving estimator (`--refine-with`) and, unless `--no-ones`, its all-ones ablation. The
 //! weights go to the directory the benchmark reads them from (`--fusion`, default
-//! `fixtures/default/fusion` for the embedded model), with a `fusion.json` manifest.
+//! `fixtures/default/fusion` for the embedded model), with a `fusion.json` manifest. Either
+//! model family (`--model sam2_hiera_t --random-init`, a SAM 2 `--checkpoint`, ...) with
+//! `--fusion DIR`.
 
 use std::path::Path;
 use std::time::Instant;
@@ -14,11 +16,11 @@ use clap::Args;
 use rand::seq::SliceRandom;
 use uncertsam_data::prompts::tight_box;
 use uncertsam_data::{SampleSeed, SampleSource, UncertSamSplit};
-use uncertsam_estimate::{EncodedImage, UncertaintyEstimator};
+use uncertsam_estimate::{AnySam, EncodedImage, Segmenter, UncertaintyEstimator};
 use uncertsam_refine::{
     DenseFusionConfig, FirstPass, FusionSample, FusionTrainConfig, train_fusion,
 };
-use uncertsam_sam::{PromptBatch, PromptRow, Sam};
+use uncertsam_sam::{PromptBatch, PromptRow};
 
 use crate::args::BenchArgs;
 use crate::inputs::load_model;
@@ -53,11 +55,6 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
     let dir = fusion_dir(bench).context("with --checkpoint, pass --fusion DIR")?;
     crate::data_checks::ensure_data_root(&bench.data)?;
     let (sam, model) = load_model::<AB::InnerBackend>(bench, device)?;
-    let uncertsam_estimate::AnySam::Sam(sam) = sam else {
-        anyhow::bail!(
-            "fit-fusion: the dense-fusion module is built for SAM v1 / MobileSAM decoders, not SAM 2"
-        );
-    };
     let split = UncertSamSplit::open(&bench.data, "Synth-Clean", "train")?;
     let n = args.images.unwrap_or(usize::MAX).min(split.len());
     if n == 0 || args.epochs == 0 {
@@ -89,7 +86,8 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
         for &ones in onesies {
             let start = Instant::now();
             AB::seed(device, bench.seed);
-            let fusion = DenseFusionConfig::new(sam.config().prompt_embed_dim).init::<AB>(device);
+            let dim = sam.model().prompt_embed_dim();
+            let fusion = DenseFusionConfig::new(dim).init::<AB>(device);
             let config = FusionTrainConfig {
                 lr: args.lr,
                 ones_baseline: ones,
@@ -139,7 +137,7 @@ pub fn run<AB: AutodiffBackend>(args: &FitFusionArgs, device: &AB::Device) -> Re
 /// The first `n` training images as fusion samples: the estimator's first pass on tight box
 /// prompts and the ground truth. A bad image is reported and skipped.
 fn first_passes<B: Backend>(
-    sam: &Sam<B>,
+    sam: &AnySam<B>,
     est: &dyn UncertaintyEstimator<B>,
     split: &UncertSamSplit,
     n: usize,
@@ -162,7 +160,7 @@ fn first_passes<B: Backend>(
 }
 
 fn fusion_sample<B: Backend>(
-    sam: &Sam<B>,
+    sam: &AnySam<B>,
     est: &dyn UncertaintyEstimator<B>,
     split: &UncertSamSplit,
     i: usize,
@@ -191,13 +189,13 @@ fn fusion_sample<B: Backend>(
         bail!("{}: masks are not {h}x{w}", sample.image_path.display());
     }
     Ok(FusionSample {
-        prompts: prompts.build(sam, &image.embedding)?,
-        gt: Tensor::from_data(TensorData::new(gt, [b, h, w]), &sam.device()),
+        prompts: sam.prompts(&prompts, &image.embedding)?,
+        gt: Tensor::from_data(TensorData::new(gt, [b, h, w]), &sam.model().device()),
         first_pass: FirstPass {
             uncertainty: estimate.maps.primary_map().clone(),
             logits: estimate.logits,
         },
-        embedding: image.embedding.image,
+        embedding: image.embedding,
     })
 }
 

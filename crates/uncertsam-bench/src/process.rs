@@ -41,18 +41,16 @@ pub fn process<B: Backend>(
             .estimate(sam, &encoded, &prompts, &mut rng)
             .with_context(|| format!("estimator {name}"))?;
         let uncertainty = estimate.maps.primary_map().clone();
-        if let Some(v1) = sam.sam() {
-            refined.extend(refine.run(
-                v1,
-                &encoded,
-                &prompts,
-                &name,
-                &estimate.logits,
-                &uncertainty,
-                sample,
-                args.seed,
-            ));
-        }
+        refined.extend(refine.run(
+            sam.model(),
+            &encoded,
+            &prompts,
+            &name,
+            &estimate.logits,
+            &uncertainty,
+            sample,
+            args.seed,
+        ));
         let host = |t, what| to_host(sam.upsample(t, emb), what);
         let logits = host(estimate.logits, "logits")?;
         let prob: Vec<f32> = logits.iter().map(|&l| 1.0 / (1.0 + (-l).exp())).collect();

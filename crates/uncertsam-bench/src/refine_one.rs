@@ -5,7 +5,7 @@
 
 use anyhow::{Context, Result, bail};
 use burn::prelude::*;
-use uncertsam_estimate::{AnySam, EncodedImage, Estimate, Segmenter};
+use uncertsam_estimate::{AnySam, EncodedImage, Estimate};
 use uncertsam_refine::{FirstPass, RefineConfig, Refiner};
 use uncertsam_sam::{PromptBatch, PromptRow};
 
@@ -36,7 +36,7 @@ pub const SINGLE_VARIANTS: [(&str, &str); 5] = [
 ];
 
 /// The refiner of `variant` driven by estimator `driver` (its name without options, which
-/// selects the fusion weights), for `sam`.
+/// selects the fusion weights), for `sam` (either family).
 pub fn refiner<B: Backend>(
     variant: &str,
     driver: &str,
@@ -50,9 +50,6 @@ pub fn refiner<B: Backend>(
             names.join(", ")
         );
     }
-    let Some(v1) = sam.sam() else {
-        bail!("refinement `{variant}` runs on SAM v1 / MobileSAM decoders, not on SAM 2")
-    };
     let config = crate::refine_rows::config(variant, driver, args).with_context(|| {
         format!("`{variant}`: no fusion weights for a model other than the embedded default (pass --fusion DIR)")
     })?;
@@ -64,7 +61,7 @@ pub fn refiner<B: Backend>(
             weights_path.display()
         );
     }
-    Ok(Refiner::new(config, v1)?)
+    Ok(Refiner::new(config, sam.model())?)
 }
 
 /// Refines the one-row `estimate` of prompt `row` on `encoded`; returns the refined
@@ -79,9 +76,6 @@ pub fn refine_estimate<B: Backend>(
     gt: Option<&[bool]>,
     seed: u64,
 ) -> Result<(Tensor<B, 3>, Tensor<B, 3>)> {
-    let v1 = sam
-        .sam()
-        .context("refinement runs on SAM v1 / MobileSAM decoders, not on SAM 2")?;
     let gt: Option<Vec<Vec<bool>>> = gt.map(|g| vec![g.to_vec()]);
     if refiner.name().starts_with("gt_oracle") && gt.is_none() {
         bail!("`gt_oracle` needs ground truth, and this image has none");
@@ -92,6 +86,6 @@ pub fn refine_estimate<B: Backend>(
     };
     let prompts = PromptBatch::new().with_row(row.clone());
     let key = uncertsam_data::SampleSeed::image(seed, "predict", 0).key("refine");
-    let out = refiner.refine(v1, &encoded.embedding, &prompts, &first, gt.as_deref(), key)?;
+    let out = refiner.refine(sam.model(), &encoded.embedding, &prompts, &first, gt.as_deref(), key)?;
     Ok((out.logits, out.uncertainty))
 }

@@ -18,7 +18,7 @@ use uncertsam_refine::{
     UncertainThreshold, UncertaintyUpdate,
 };
 use uncertsam_sam::frame::to_host;
-use uncertsam_sam::{ImageEmbedding, PromptBatch, Sam};
+use uncertsam_sam::{Embedding, PromptBatch, SamModel};
 
 use crate::args::BenchArgs;
 use crate::inputs::{project_root, uses_embedded_model};
@@ -88,17 +88,13 @@ pub(crate) fn config(variant: &str, driver_key: &str, args: &BenchArgs) -> Optio
 }
 
 impl<B: Backend> RefinePlan<B> {
-    /// A plan that runs nothing, recording `reason` (models refinement does not support).
-    pub fn unsupported(reason: &str) -> Self {
-        Self {
-            drivers: Vec::new(),
-            skipped: vec![reason.to_string()],
-        }
-    }
-
     /// The plan for `args` given the table names of the estimators that run. A variant that
     /// cannot run (no fusion weights) or a driver that does not run is skipped with its reason.
-    pub fn build(sam: &Sam<B>, args: &BenchArgs, estimator_names: &[String]) -> Result<Self> {
+    pub fn build(
+        sam: SamModel<'_, B>,
+        args: &BenchArgs,
+        estimator_names: &[String],
+    ) -> Result<Self> {
         let (variants, _) = selected_variants(&args.refine.refine)?;
         let mut plan = Self {
             drivers: Vec::new(),
@@ -163,7 +159,7 @@ impl<B: Backend> RefinePlan<B> {
     #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
-        sam: &Sam<B>,
+        sam: SamModel<'_, B>,
         image: &EncodedImage<B>,
         prompts: &PromptBatch,
         driver: &str,
@@ -226,8 +222,8 @@ struct MaskInput<B: Backend> {
 
 impl<B: Backend> MaskInput<B> {
     fn new(
-        sam: &Sam<B>,
-        emb: &ImageEmbedding<B>,
+        sam: SamModel<'_, B>,
+        emb: &Embedding<B>,
         prompts: &PromptBatch,
         logits: &Tensor<B, 3>,
         uncertainty: &Tensor<B, 3>,
@@ -257,8 +253,8 @@ impl<B: Backend> MaskInput<B> {
 
     fn refine(
         &self,
-        sam: &Sam<B>,
-        emb: &ImageEmbedding<B>,
+        sam: SamModel<'_, B>,
+        emb: &Embedding<B>,
         refiner: &Refiner<B>,
         mask_id: u64,
         seed: u64,
@@ -281,8 +277,8 @@ impl<B: Backend> MaskInput<B> {
 /// IoU (`uncertsam-metrics`) of `logits > 0`, upsampled to the original image as the
 /// estimator rows are, against the ground truth.
 fn iou<B: Backend>(
-    sam: &Sam<B>,
-    emb: &ImageEmbedding<B>,
+    sam: SamModel<'_, B>,
+    emb: &Embedding<B>,
     logits: Tensor<B, 3>,
     gt: &[u8],
 ) -> Result<f64> {

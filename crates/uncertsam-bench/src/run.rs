@@ -6,7 +6,6 @@ use anyhow::{Result, bail};
 use burn::prelude::*;
 use indicatif::{ProgressBar, ProgressStyle};
 use uncertsam_data::{SampleSource, UncertSamSplit};
-use uncertsam_estimate::Segmenter;
 
 use crate::args::{BenchArgs, parse_shard};
 use crate::inputs::{datasets, load_model};
@@ -44,12 +43,7 @@ pub fn run<B: Backend, E: ExternalEstimators>(
     let (sam, model) = load_model::<B>(args, device)?;
     let estimators = registry.build(&sam, args)?;
     let names: Vec<String> = estimators.iter().map(|e| e.name()).collect();
-    let refine = match sam.sam() {
-        Some(v1) => RefinePlan::build(v1, args, &names)?,
-        None => {
-            RefinePlan::unsupported("refinement: built for SAM v1 / MobileSAM decoders, not SAM 2")
-        }
-    };
+    let refine = RefinePlan::build(sam.model(), args, &names)?;
     let meta = serde_json::json!({ "model": model, "estimators": names, "prompt": format!("{:?}", args.prompt),
         "seed": args.seed, "samples": args.samples, "split": args.split, "quick": args.quick,
         "refinement": refine.describe() });

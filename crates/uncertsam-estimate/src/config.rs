@@ -267,22 +267,9 @@ impl EstimatorConfig {
                          variance_net`",
                     )
                 })?;
-                let sam = model.sam().ok_or_else(|| EstimateError::Unsupported {
-                    estimator: "variance_net".into(),
-                    what: "SAM 2 (the head reads SAM v1 decoder features)".into(),
-                })?;
-                let est = VarianceNetEstimator::<B>::load(dir, &sam.device())?;
-                let dim = sam.config().prompt_embed_dim;
-                if est.config.dim != dim {
-                    return Err(EstimateError::config(
-                        "variance_net",
-                        format!(
-                            "{}: head width {} does not match the model's {dim}",
-                            dir.display(),
-                            est.config.dim
-                        ),
-                    ));
-                }
+                let est = VarianceNetEstimator::<B>::load(dir, &model.model().device())?;
+                est.config
+                    .check_model(model.model(), &dir.display().to_string())?;
                 Box::new(est)
             }
             Self::Laplace(f) => {

@@ -1,9 +1,12 @@
 //! Decoder helpers shared by the estimators: batched repetition of prompts, token-0 outputs
-//! of a pass, and decoding with a detached prompt encoder / mask decoder (ensemble members).
+//! of a pass, and decoding with a detached prompt encoder / mask decoder (ensemble members of
+//! either family).
 
 use burn::prelude::*;
+use uncertsam_sam::sam2::mask_decoder::MaskDecoder as Sam2MaskDecoder;
 use uncertsam_sam::{
     Decoded, DecoderOutput, ImageEmbedding, MaskDecoder, NoNoise, PromptEncoder, Prompts, Sam,
+    Sam2, Sam2Config, Sam2Embedding, Sam2Heads,
 };
 
 use crate::error::EstimateError;
@@ -95,6 +98,58 @@ impl<B: Backend> DecoderHead<B> {
             sparse,
             dense,
             &mut NoNoise,
+        ))
+    }
+}
+
+/// The prompt encoder and mask decoder of a SAM 2 checkpoint, sharing another SAM 2 model's
+/// image path (an ensemble member). The shared embedding already holds the model's `conv_s0` /
+/// `conv_s1` features and `no_mem_embed`, so the member's own copies of those (and its image
+/// encoder) are dropped.
+#[derive(Debug)]
+pub struct Sam2DecoderHead<B: Backend> {
+    /// The member's `sam_prompt_encoder`.
+    pub prompt_encoder: PromptEncoder<B>,
+    /// The member's `sam_mask_decoder`.
+    pub mask_decoder: Sam2MaskDecoder<B>,
+    /// The geometry (output choice).
+    pub config: Sam2Config,
+}
+
+impl<B: Backend> Sam2DecoderHead<B> {
+    /// Keeps the prompt encoder and mask decoder of `sam`, dropping its image path.
+    pub fn from_sam2(sam: Sam2<B>) -> Self {
+        let config = sam.config().clone();
+        let Sam2 {
+            sam_prompt_encoder,
+            sam_mask_decoder,
+            ..
+        } = sam;
+        Self {
+            prompt_encoder: sam_prompt_encoder,
+            mask_decoder: sam_mask_decoder,
+            config,
+        }
+    }
+
+    /// One deterministic pass against a (shared) embedding, as `Sam2::decode` without
+    /// multimask: the chosen mask (dynamic multimask, NO_OBJ masking) and its IoU, `[b, 4E, 4E]`
+    /// and `[b]`, like [`selected`].
+    pub fn decode(
+        &self,
+        embedding: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+    ) -> Result<(Tensor<B, 3>, Tensor<B, 1>), EstimateError> {
+        let heads = Sam2Heads {
+            prompt_encoder: &self.prompt_encoder,
+            mask_decoder: &self.mask_decoder,
+            config: &self.config,
+        };
+        let d = heads.decode_with_noise(embedding, prompts, false, &mut NoNoise)?;
+        let [rows, _, h, w] = d.low_res_logits.dims();
+        Ok((
+            d.low_res_logits.reshape([rows, h, w]),
+            d.iou_predictions.reshape([rows]),
         ))
     }
 }

@@ -1,16 +1,21 @@
 //! Deep ensemble: M mask decoders (with their prompt encoders) of one geometry sharing the
-//! image encoder of the model. Members load from full SAM checkpoints (`Sam::load_checkpoint`);
-//! their image encoders are dropped after loading.
+//! image encoder of the model. Members load from full checkpoints of the model's family and
+//! geometry (`Sam::load_checkpoint`, `Sam2::load_checkpoint`); their image encoders are dropped
+//! after loading. A SAM 2 member shares the whole image path of the model, `conv_s0` /
+//! `conv_s1` and `no_mem_embed` included (they make the cached embedding), and decodes with its
+//! own prompt encoder and mask decoder heads through SAM 2's output choice (dynamic multimask,
+//! NO_OBJ masking), as the model's own member 0 does.
 
 use std::path::PathBuf;
 
 use burn::prelude::*;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{PromptBatch, Sam};
+use uncertsam_sam::{PromptBatch, Sam, Sam2};
 
-use crate::decode::{DecoderHead, selected, token0};
+use crate::decode::{DecoderHead, Sam2DecoderHead, selected, token0};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
+use uncertsam_sam::SamModel;
 
 fn yes() -> bool {
     true
@@ -26,36 +31,61 @@ pub struct EnsembleConfig {
     pub include_base: bool,
 }
 
+/// One loaded member: the decoder heads of either family.
+#[derive(Debug)]
+enum Member<B: Backend> {
+    Sam(DecoderHead<B>),
+    Sam2(Sam2DecoderHead<B>),
+}
+
 /// A deep ensemble of decoders. Name `ensemble(m=5)`.
 #[derive(Debug)]
 pub struct DeepEnsemble<B: Backend> {
-    members: Vec<DecoderHead<B>>,
+    members: Vec<Member<B>>,
     include_base: bool,
 }
 
 impl<B: Backend> DeepEnsemble<B> {
-    /// Loads the member checkpoints with the geometry of `model`.
+    /// Loads the member checkpoints with the family and geometry of `model`.
     pub fn load(config: &EnsembleConfig, model: &dyn Segmenter<B>) -> Result<Self, EstimateError> {
-        let sam = model.sam().ok_or_else(|| EstimateError::Unsupported {
-            estimator: "ensemble".into(),
-            what: "SAM 2 (members are SAM v1 decoders)".into(),
-        })?;
         let members = config
             .members
             .iter()
             .map(|path| {
-                let member = Sam::new(sam.config(), &sam.device())?.load_checkpoint(path)?;
-                Ok(DecoderHead::from_sam(member))
+                Ok(match model.model() {
+                    SamModel::Sam(sam) => Member::Sam(DecoderHead::from_sam(
+                        Sam::new(sam.config(), &sam.device())?.load_checkpoint(path)?,
+                    )),
+                    SamModel::Sam2(sam) => Member::Sam2(Sam2DecoderHead::from_sam2(
+                        Sam2::new(sam.config(), &sam.device())?.load_checkpoint(path)?,
+                    )),
+                })
             })
             .collect::<Result<Vec<_>, EstimateError>>()?;
-        Self::from_heads(members, config.include_base)
+        Self::new(members, config.include_base)
     }
 
-    /// An ensemble of already loaded members (plus the model's decoder if `include_base`).
+    /// An ensemble of already loaded SAM v1 / MobileSAM members (plus the model's decoder if
+    /// `include_base`).
     pub fn from_heads(
         members: Vec<DecoderHead<B>>,
         include_base: bool,
     ) -> Result<Self, EstimateError> {
+        Self::new(members.into_iter().map(Member::Sam).collect(), include_base)
+    }
+
+    /// An ensemble of already loaded SAM 2 members (plus the model's decoder if `include_base`).
+    pub fn from_sam2_heads(
+        members: Vec<Sam2DecoderHead<B>>,
+        include_base: bool,
+    ) -> Result<Self, EstimateError> {
+        Self::new(
+            members.into_iter().map(Member::Sam2).collect(),
+            include_base,
+        )
+    }
+
+    fn new(members: Vec<Member<B>>, include_base: bool) -> Result<Self, EstimateError> {
         if members.len() + usize::from(include_base) == 0 {
             return Err(EstimateError::config(
                 "ensemble",
@@ -101,7 +131,10 @@ impl<B: Backend> UncertaintyEstimator<B> for DeepEnsemble<B> {
             ious.push(iou);
         }
         for member in &self.members {
-            let (l, iou) = token0(&member.decode(emb, &p)?);
+            let (l, iou) = match member {
+                Member::Sam(m) => token0(&m.decode(emb, &p)?),
+                Member::Sam2(m) => m.decode(&emb.sam2()?, &p)?,
+            };
             logits.push(l);
             ious.push(iou);
         }

@@ -40,7 +40,6 @@ mod laplace;
 mod laplace_features;
 mod laplace_predict;
 mod mc_dropout;
-mod model;
 mod multimask;
 mod options;
 pub mod persist;
@@ -52,7 +51,9 @@ mod variance_net;
 mod variance_train;
 
 pub use config::{EstimatorConfig, ExternalConfig, LaplaceFiles, Preset, VarianceNetFiles};
-pub use decode::{DecoderHead, PlainPass, plain_pass, repeat_prompts, selected, token0};
+pub use decode::{
+    DecoderHead, PlainPass, Sam2DecoderHead, plain_pass, repeat_prompts, selected, token0,
+};
 pub use ensemble::{DeepEnsemble, EnsembleConfig};
 pub use entropy::Entropy;
 pub use error::EstimateError;
@@ -64,13 +65,16 @@ pub use laplace::{
     LaplacePredictive, LaplacePrior, LaplaceStructure, MarglikPrior,
 };
 pub use mc_dropout::{BernoulliHook, DropoutSite, McDropout, McDropoutConfig};
-pub use model::{AnyConfig, AnySam, Embedding, SamModel};
 pub use multimask::MultimaskDisagreement;
 pub use options::split_top_level;
 pub use prompt_perturbation::{PromptPerturbation, PromptPerturbationConfig};
 pub use segmenter::{CallCounter, EncodedImage, Segmenter};
 pub use tta::{Photometric, Tta, TtaConfig, flip_low_res, flip_prompts};
-pub use variance_net::{VarianceNet, VarianceNetConfig, VarianceNetEstimator, decoder_features};
+pub use uncertsam_sam::{AnyConfig, AnySam, Embedding, SamModel};
+pub use variance_net::{
+    DecoderFeatures, VarianceNet, VarianceNetConfig, VarianceNetEstimator, decoder_features,
+    sam2_decoder_features,
+};
 pub use variance_train::{
-    TrainSample, Trained, VarianceTrainConfig, train_variance_net, variance_loss,
+    TrainSample, Trained, VarianceTrainConfig, gaussian_nll, train_variance_net, variance_loss,
 };

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use image::RgbImage;
 use uncertsam_sam::{Decoded, Mlp, NoNoise, NoiseHook, PromptBatch, Prompts, Sam, Sam2, SamError};
 
-use crate::model::{AnySam, Embedding, SamModel};
+use uncertsam_sam::{AnySam, Embedding, SamModel};
 
 /// What an estimator may ask of a promptable segmentation model of either family (SAM v1 /
 /// MobileSAM, SAM 2). Implementors supply [`Segmenter::model`]; every other method dispatches
@@ -15,14 +15,14 @@ use crate::model::{AnySam, Embedding, SamModel};
 ///
 /// Estimators must encode and decode only through `embed` and `decode_with_noise` (or
 /// `decode`), so that wrappers see every pass; `model` gives read access to the weights for
-/// estimators that reuse decoder layers (MC dropout, Laplace) or add heads (the variance
-/// network, SAM v1 only: see [`Segmenter::sam`]).
+/// estimators that reuse decoder layers (MC dropout, Laplace), add heads (the variance
+/// network) or swap them (deep ensembles).
 pub trait Segmenter<B: Backend> {
     /// The underlying model (weights and geometry).
     fn model(&self) -> SamModel<'_, B>;
 
-    /// The SAM v1 / MobileSAM model, or `None` for SAM 2 (for estimators built on SAM v1's
-    /// decoder layout: the variance network, deep ensembles).
+    /// The SAM v1 / MobileSAM model, or `None` for SAM 2 (for code built on SAM v1's decoder
+    /// layout only).
     fn sam(&self) -> Option<&Sam<B>> {
         match self.model() {
             SamModel::Sam(s) => Some(s),

@@ -1,7 +1,10 @@
 //! Training of the variance network (spec §4.2) through burn autodiff: SAM and its image
 //! encoder stay frozen (they run on the inner backend), only the head gets gradients. Loss:
 //! Gaussian NLL on probabilities at the original image size,
-//! `L = mean 0.5 (exp(-s) (σ(logit) - y)² + s)`, `s` the clamped log-variance.
+//! `L = mean 0.5 (exp(-s) (σ(logit) - y)² + s)`, `s` the clamped log-variance. Either family:
+//! `σ(logit)` is the model's reported prediction (SAM 2: its chosen mask) and both maps go to
+//! the original size as the family's post-processing does (SAM v1: crop the padding and
+//! resize; SAM 2: one bilinear resize).
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::AutodiffModule;
@@ -10,17 +13,20 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{ImageEmbedding, Prompts, Sam, postprocess_masks};
+use uncertsam_sam::sam2::sam2::resize_bilinear_two_tap;
+use uncertsam_sam::{Prompts, postprocess_masks};
 
-use crate::decode::token0;
+use crate::decode::selected;
 use crate::error::EstimateError;
-use crate::variance_net::{VarianceNet, decoder_features};
+use crate::segmenter::Segmenter;
+use crate::variance_net::{DecoderFeatures, VarianceNet};
+use uncertsam_sam::{Embedding, SamModel};
 
 /// One training example: an image embedding, its prompts and the ground-truth masks.
 #[derive(Clone, Debug)]
 pub struct TrainSample<B: Backend> {
     /// The (frozen) image embedding.
-    pub embedding: ImageEmbedding<B>,
+    pub embedding: Embedding<B>,
     /// Model-input prompts, one row per mask.
     pub prompts: Prompts<B>,
     /// Ground truth in {0, 1} at the original image size, `[b, h, w]`.
@@ -58,7 +64,8 @@ pub struct Trained<B: Backend> {
     pub losses: Vec<f32>,
 }
 
-/// The spec's loss for one example.
+/// The spec's loss for one example of SAM v1 / MobileSAM (`s` cropped and resized as
+/// `postprocess_masks`); [`gaussian_nll`] on maps already at the original size.
 ///
 /// # Shapes
 /// - logvar: `[b, 4E, 4E]` (low-res), prob and gt: `[b, h, w]` (original size)
@@ -73,14 +80,45 @@ pub fn variance_loss<B: Backend>(
     let (input, original) = embedding_sizes;
     let s = postprocess_masks(logvar.reshape([b, 1, lh, lw]), img_size, input, original);
     let [_, _, h, w] = s.dims();
-    let s = s.reshape([b, h, w]);
+    gaussian_nll(s.reshape([b, h, w]), prob, gt)
+}
+
+/// `mean 0.5 (exp(-s) (prob - gt)² + s)`.
+///
+/// # Shapes
+/// - s, prob, gt: `[b, h, w]`
+pub fn gaussian_nll<B: Backend>(
+    s: Tensor<B, 3>,
+    prob: Tensor<B, 3>,
+    gt: Tensor<B, 3>,
+) -> Tensor<B, 1> {
     let err = (prob - gt).powi_scalar(2);
     ((s.clone().neg().exp() * err + s) * 0.5).mean()
 }
 
-/// Trains `net` one optimiser step per sample of `data` with AdamW; SAM is frozen.
+/// Low-resolution maps `[b, 4E, 4E]` at the original size `[b, h, w]`, on any backend, as the
+/// family post-processes them.
+fn to_original<C: Backend>(
+    model: SamModel<'_, impl Backend>,
+    x: Tensor<C, 3>,
+    emb: &Embedding<impl Backend>,
+) -> Tensor<C, 3> {
+    let [b, lh, lw] = x.dims();
+    let [h, w] = emb.original_size;
+    let x = x.reshape([b, 1, lh, lw]);
+    let up = match model {
+        SamModel::Sam(s) => {
+            postprocess_masks(x, s.config().img_size, emb.input_size, emb.original_size)
+        }
+        SamModel::Sam2(_) => resize_bilinear_two_tap(x, emb.original_size),
+    };
+    up.reshape([b, h, w])
+}
+
+/// Trains `net` one optimiser step per sample of `data` with AdamW; the model (either family)
+/// is frozen.
 pub fn train_variance_net<B: AutodiffBackend>(
-    sam: &Sam<B::InnerBackend>,
+    model: &dyn Segmenter<B::InnerBackend>,
     mut net: VarianceNet<B>,
     data: impl IntoIterator<Item = TrainSample<B::InnerBackend>>,
     config: &VarianceTrainConfig,
@@ -89,7 +127,7 @@ pub fn train_variance_net<B: AutodiffBackend>(
         .with_weight_decay(config.weight_decay)
         .with_grad_clipping(config.grad_clip.map(GradientClippingConfig::Norm))
         .init::<B, VarianceNet<B>>();
-    let img_size = sam.config().img_size;
+    let family = model.model();
     let mut losses = Vec::new();
     for sample in data {
         let emb = &sample.embedding;
@@ -100,29 +138,25 @@ pub fn train_variance_net<B: AutodiffBackend>(
                 emb.original_size
             )));
         }
-        let out = sam.decode(emb, &sample.prompts, false)?.all;
-        let (logits, _) = token0(&out);
-        let [rows, lh, lw] = logits.dims();
+        let (logits, _) = selected(&model.decode(emb, &sample.prompts, false)?);
+        let rows = logits.dims()[0];
         if rows != b {
             return Err(EstimateError::Input(format!(
                 "{rows} prompts but {b} ground-truth masks"
             )));
         }
-        let prob = sigmoid(postprocess_masks(
-            logits.reshape([b, 1, lh, lw]),
-            img_size,
-            emb.input_size,
-            emb.original_size,
-        ))
-        .reshape([b, h, w]);
-        let (token, src) = decoder_features(sam, emb, &sample.prompts)?;
-        let logvar = net.forward(Tensor::from_inner(token), Tensor::from_inner(src));
-        let loss = variance_loss(
-            logvar,
+        let prob = sigmoid(to_original(family, logits, emb));
+        let f = DecoderFeatures::of(family, emb, &sample.prompts)?;
+        let high_res = f.high_res.map(|hr| hr.map(Tensor::from_inner));
+        let logvar = net.forward_features(
+            Tensor::from_inner(f.token),
+            Tensor::from_inner(f.src),
+            high_res.as_ref(),
+        );
+        let loss = gaussian_nll(
+            to_original(family, logvar, emb),
             Tensor::from_inner(prob),
             Tensor::from_inner(sample.gt),
-            (emb.input_size, emb.original_size),
-            img_size,
         );
         losses.push(loss.clone().into_scalar().elem::<f32>());
         let grads = GradientsParams::from_grads(loss.backward(), &net);

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam};
+use uncertsam_sam::{Embedding, PromptBatch, PromptRow, SamModel};
 
 use crate::clicks::{
     Click, Placement, UncertainThreshold, error_click, random_click, uncertainty_click,
@@ -81,9 +81,9 @@ impl ClickCurve {
 /// prompts decode together (one decoder call per prompt structure, see [`PromptBatch`]). A
 /// mask's clicks depend only on its own predictions and the decoder's rows do not interact, so
 /// each curve is the one of clicking that mask alone (tested: identical clicks and IoUs).
-pub fn refine_clicks<B: Backend>(
-    sam: &Sam<B>,
-    embedding: &ImageEmbedding<B>,
+pub fn refine_clicks<'a, B: Backend>(
+    model: impl Into<SamModel<'a, B>>,
+    embedding: &Embedding<B>,
     prompts: &PromptBatch,
     first: &HostPass,
     gt: &[Vec<bool>],
@@ -101,7 +101,7 @@ pub fn refine_clicks<B: Backend>(
         )));
     }
     let ctx = Ctx {
-        sam,
+        sam: model.into(),
         embedding,
         config,
         size: [h, w],
@@ -167,8 +167,8 @@ fn decode_grouped<B: Backend>(
 
 /// What every mask's click session shares.
 struct Ctx<'a, B: Backend> {
-    sam: &'a Sam<B>,
-    embedding: &'a ImageEmbedding<B>,
+    sam: SamModel<'a, B>,
+    embedding: &'a Embedding<B>,
     config: &'a ClickConfig,
     size: [usize; 2],
 }

@@ -1,12 +1,20 @@
 //! The paper's dense-embedding fusion (spec §2.2, §6): the uncertainty map is downscaled like
 //! a mask prompt and fused with the mask prompt's dense embedding by a 1x1 convolution; the
 //! result replaces SAM's dense embedding for one more decoder pass.
+//!
+//! SAM 2: the same module fuses into SAM 2's dense embedding; the fused pass is SAM 2's own
+//! decoder pass (high-resolution features, output choice by dynamic multimask, NO_OBJ masking),
+//! with the frozen decoder in eval mode during training as at inference.
 
 use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 use burn::tensor::activation::gelu;
-use uncertsam_sam::{ImageEmbedding, LayerNorm2d, MaskDecoder, NoNoise, Prompts, Sam};
+use uncertsam_sam::sam2::mask_decoder::MaskDecoder as Sam2MaskDecoder;
+use uncertsam_sam::{
+    Embedding, LayerNorm2d, MaskDecoder, NoNoise, Prompts, Sam2Config, SamModel,
+    sam2_select_outputs,
+};
 
 use crate::error::RefineError;
 
@@ -101,38 +109,79 @@ impl<B: Backend> DenseFusion<B> {
     }
 
     /// One refinement pass: `prompts` carry the sparse prompt and the mask prompt (the first
-    /// pass's logits), `uncertainty` is fused into the mask's dense embedding, and SAM decodes
-    /// with the fused embedding (single-mask output, token 0).
+    /// pass's logits), `uncertainty` is fused into the mask's dense embedding, and the model
+    /// decodes with the fused embedding (single-mask output: token 0 for SAM v1, SAM 2's chosen
+    /// mask).
     ///
     /// # Shapes
     /// - uncertainty: `[b, 4E, 4E]`
-    pub fn decode(
+    pub fn decode<'a>(
         &self,
-        sam: &Sam<B>,
-        embedding: &ImageEmbedding<B>,
+        model: impl Into<SamModel<'a, B>>,
+        embedding: &Embedding<B>,
         prompts: &Prompts<B>,
         uncertainty: Tensor<B, 3>,
-    ) -> Result<FusedDecode<B>, RefineError> {
-        let parts = DecoderInputs::new(sam, embedding, prompts, uncertainty)?;
-        Ok(self.decode_inputs(&sam.mask_decoder, parts))
+    ) -> Result<FusedDecode<B>, RefineError>
+    where
+        B: 'a,
+    {
+        let model = model.into();
+        let parts = DecoderInputs::new(model, embedding, prompts, uncertainty)?;
+        let decoder = match model {
+            SamModel::Sam(s) => FusionDecoder::Sam(&s.mask_decoder),
+            SamModel::Sam2(s) => FusionDecoder::Sam2(&s.sam_mask_decoder, s.config()),
+        };
+        self.decode_inputs(decoder, parts)
     }
 
     /// [`DenseFusion::decode`] from prepared decoder inputs, with any (possibly autodiff) copy
-    /// of SAM's mask decoder.
-    pub fn decode_inputs(&self, decoder: &MaskDecoder<B>, x: DecoderInputs<B>) -> FusedDecode<B> {
+    /// of the model's mask decoder.
+    pub fn decode_inputs(
+        &self,
+        decoder: FusionDecoder<'_, B>,
+        x: DecoderInputs<B>,
+    ) -> Result<FusedDecode<B>, RefineError> {
         let [b, _, h, w] = x.uncertainty.dims();
         let dense = self.forward(x.mask_dense, x.uncertainty);
-        let out = decoder.predict_masks(x.image, x.pe, x.sparse, dense, &mut NoNoise);
-        let [_, _, lh, lw] = out.masks.dims();
+        let (logits, iou) = match decoder {
+            FusionDecoder::Sam(d) => {
+                let out = d.predict_masks(x.image, x.pe, x.sparse, dense, &mut NoNoise);
+                (
+                    out.masks.slice([0..b, 0..1]),
+                    out.iou_predictions.slice([0..b, 0..1]),
+                )
+            }
+            FusionDecoder::Sam2(d, config) => {
+                let high_res = x.high_res.ok_or_else(|| {
+                    RefineError::Input(
+                        "a SAM 2 fused pass needs the embedding's high-resolution features".into(),
+                    )
+                })?;
+                let out = d.predict_masks(x.image, x.pe, x.sparse, dense, &high_res, &mut NoNoise);
+                let chosen = sam2_select_outputs(out, false, config);
+                (chosen.low_res_logits, chosen.iou_predictions)
+            }
+        };
+        let [_, _, lh, lw] = logits.dims();
         debug_assert_eq!([lh, lw], [h, w]);
-        FusedDecode {
-            logits: out.masks.slice([0..b, 0..1]).reshape([b, lh, lw]),
-            iou: out.iou_predictions.slice([0..b, 0..1]).reshape([b]),
-        }
+        Ok(FusedDecode {
+            logits: logits.reshape([b, lh, lw]),
+            iou: iou.reshape([b]),
+        })
     }
 }
 
-/// Everything SAM's mask decoder needs for a fused pass, computed by the frozen prompt encoder.
+/// The mask decoder a fused pass runs, of either family (the model's, or an autodiff copy
+/// of it while training).
+#[derive(Clone, Copy, Debug)]
+pub enum FusionDecoder<'a, B: Backend> {
+    /// SAM v1 / MobileSAM.
+    Sam(&'a MaskDecoder<B>),
+    /// SAM 2, with the geometry of its output choice.
+    Sam2(&'a Sam2MaskDecoder<B>, &'a Sam2Config),
+}
+
+/// Everything the mask decoder needs for a fused pass, computed by the frozen prompt encoder.
 #[derive(Clone, Debug)]
 pub struct DecoderInputs<B: Backend> {
     /// Image embedding, `[1, dim, E, E]`.
@@ -145,18 +194,20 @@ pub struct DecoderInputs<B: Backend> {
     pub mask_dense: Tensor<B, 4>,
     /// The uncertainty map, `[b, 1, 4E, 4E]`.
     pub uncertainty: Tensor<B, 4>,
+    /// SAM 2's high-resolution features; `None` for SAM v1.
+    pub high_res: Option<[Tensor<B, 4>; 2]>,
 }
 
 impl<B: Backend> DecoderInputs<B> {
     /// Runs the prompt encoder; `prompts` must hold a mask prompt.
     pub fn new(
-        sam: &Sam<B>,
-        embedding: &ImageEmbedding<B>,
+        model: SamModel<'_, B>,
+        embedding: &Embedding<B>,
         prompts: &Prompts<B>,
         uncertainty: Tensor<B, 3>,
     ) -> Result<Self, RefineError> {
         let b = prompts.batch_size().map_err(RefineError::Input)?;
-        let side = sam.config().low_res_size();
+        let side = model.low_res_size();
         let mask_ok = prompts
             .masks
             .as_ref()
@@ -170,13 +221,28 @@ impl<B: Backend> DecoderInputs<B> {
                 uncertainty.dims()
             )));
         }
-        let (sparse, mask_dense) = sam.prompt_encoder.forward(prompts, b);
+        let ((sparse, mask_dense), pe, high_res) = match model {
+            SamModel::Sam(sam) => (
+                sam.prompt_encoder.forward(prompts, b),
+                sam.prompt_encoder.get_dense_pe(&sam.device()),
+                None,
+            ),
+            SamModel::Sam2(sam) => {
+                let heads = sam.heads();
+                (
+                    heads.prompt_embeddings(prompts)?,
+                    heads.dense_pe(),
+                    Some(embedding.sam2()?.high_res_features),
+                )
+            }
+        };
         Ok(Self {
             image: embedding.embeddings.clone(),
-            pe: sam.prompt_encoder.get_dense_pe(&sam.device()),
+            pe,
             sparse,
             mask_dense,
             uncertainty: uncertainty.reshape([b, 1, side[0], side[1]]),
+            high_res,
         })
     }
 }

@@ -12,7 +12,13 @@
 //!   training through burn autodiff ([`train_fusion`]);
 //! - [`RefineConfig`], the serde enum of all variants and ablations, run by [`Refiner`].
 //!
-//! It depends only on `uncertsam-sam`: the first pass arrives as plain data ([`FirstPass`]),
+//! Both model families refine through the same calls (`uncertsam_sam::SamModel`, any
+//! `&Sam` / `&Sam2`, and `uncertsam_sam::Embedding`); where SAM 2's decoder differs (its
+//! high-resolution features, object-score token, dynamic multimask, mask-prompt clamping and
+//! downscaling) the SAM 2 path follows the official code, see `docs/refinement.md`.
+//!
+//! It depends only on `uncertsam-sam` (and its dependency-free resampling kernel
+//! `uncertsam-resample`): the first pass arrives as plain data ([`FirstPass`]),
 //! never as an estimator's internals, so it must not depend on `uncertsam-estimate`, nor on
 //! the data, metrics or bench crates. See `docs/refinement.md`; run the tests with
 //! `cargo test -p uncertsam-refine`.
@@ -37,11 +43,15 @@ pub use clicks::{
     Click, Placement, UncertainThreshold, error_click, random_click, uncertainty_click,
 };
 pub use config::RefineConfig;
-pub use decode::{binary_iou, decode_rows, gt_mask_logits, upsample};
+pub use decode::{
+    SAM2_MASK_PROMPT_CLAMP, binary_iou, build_prompts, decode_rows, gt_mask_logits,
+    gt_prompt_logits, sam2_gt_mask_logits, upsample,
+};
 pub use error::RefineError;
 pub use first_pass::{FirstPass, HostPass, logit_entropy};
 pub use fusion::{
-    DecoderInputs, DenseFusion, DenseFusionConfig, FusedDecode, UncertaintyDownscaling,
+    DecoderInputs, DenseFusion, DenseFusionConfig, FusedDecode, FusionDecoder,
+    UncertaintyDownscaling,
 };
 pub use geometry::{connected_components, distance_transform, largest_component, region_centre};
 pub use iterate::{Convergence, Iterated, iterate_until_converged, mask_iou};

@@ -1,11 +1,11 @@
 //! `Refiner`: runs one [`RefineConfig`] on a first pass and returns the refined masks.
 
 use burn::prelude::*;
-use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Sam};
+use uncertsam_sam::{Embedding, PromptBatch, PromptRow, SamModel};
 
 use crate::click_loop::{ClickCurve, refine_clicks};
 use crate::config::RefineConfig;
-use crate::decode::{decode_rows, gt_mask_logits, low_res, to_tensor};
+use crate::decode::{build_prompts, decode_rows, gt_prompt_logits, low_res, to_tensor};
 use crate::error::RefineError;
 use crate::first_pass::{FirstPass, HostPass, logit_entropy};
 use crate::fusion::DenseFusion;
@@ -33,13 +33,18 @@ pub struct Refiner<B: Backend> {
 }
 
 impl<B: Backend> Refiner<B> {
-    /// A refiner for `sam`; loads the fusion weights of a `DenseFusion` variant.
-    pub fn new(config: RefineConfig, sam: &Sam<B>) -> Result<Self, RefineError> {
+    /// A refiner for `model` (either family); loads the fusion weights of a `DenseFusion`
+    /// variant.
+    pub fn new<'a>(
+        config: RefineConfig,
+        model: impl Into<SamModel<'a, B>>,
+    ) -> Result<Self, RefineError> {
+        let model = model.into();
         let fusion = match &config {
             RefineConfig::DenseFusion { weights_path, .. } => Some(DenseFusion::load(
                 weights_path,
-                sam.config().prompt_embed_dim,
-                &sam.device(),
+                model.prompt_embed_dim(),
+                &model.device(),
             )?),
             _ => None,
         };
@@ -62,15 +67,16 @@ impl<B: Backend> Refiner<B> {
     /// Refines `first`, whose masks were prompted by the rows of `prompts` (original-image
     /// pixels; any mask prompt in them is replaced). `gt` (row-major masks at the original
     /// size) is required by [`RefineConfig::needs_gt`] variants; `seed` drives random clicks.
-    pub fn refine(
+    pub fn refine<'a>(
         &self,
-        sam: &Sam<B>,
-        embedding: &ImageEmbedding<B>,
+        model: impl Into<SamModel<'a, B>>,
+        embedding: &Embedding<B>,
         prompts: &PromptBatch,
         first: &FirstPass<B>,
         gt: Option<&[Vec<bool>]>,
         seed: u64,
     ) -> Result<Refined<B>, RefineError> {
+        let sam = model.into();
         let side = low_res(sam);
         let host = first.to_host(side)?;
         let b = host.logits.len();
@@ -133,16 +139,7 @@ impl<B: Backend> Refiner<B> {
                 check_gt(gt, b, embedding.original_size)?;
                 let masks = gt
                     .iter()
-                    .map(|g| {
-                        gt_mask_logits(
-                            g,
-                            embedding.original_size,
-                            embedding.input_size,
-                            sam.config().img_size,
-                            side,
-                            *eps,
-                        )
-                    })
+                    .map(|g| gt_prompt_logits(sam, embedding, g, *eps))
                     .collect();
                 let rows: Vec<usize> = (0..b).collect();
                 (
@@ -162,10 +159,8 @@ impl<B: Backend> Refiner<B> {
                 let device = sam.device();
                 let out =
                     iterate_until_converged(host.logits.clone(), convergence, |it, rows, cur| {
-                        let prompts = PromptBatch {
-                            rows: with_masks(rows, cur.to_vec()),
-                        }
-                        .build(sam, embedding)?;
+                        let prompts =
+                            build_prompts(sam, embedding, with_masks(rows, cur.to_vec()))?;
                         let u: Vec<Vec<f32>> =
                             rows.iter().zip(cur).map(|(&r, l)| unc(it, r, l)).collect();
                         let mut u = to_tensor::<B>(&u, side, &device);

@@ -1,7 +1,9 @@
 //! Training of the dense-fusion module through burn autodiff (spec §4.3): SAM stays frozen
 //! (its prompt encoder runs on the inner backend, its mask decoder on the autodiff backend
 //! without parameter gradients), only the fusion module learns, with AdamW on the SAM loss of
-//! the refined logits upsampled to the original image.
+//! the refined logits upsampled to the original image. Either family: SAM 2's frozen decoder
+//! runs its image-path output choice (see [`crate::DenseFusion::decode`]) and its logits are
+//! upsampled by its one bilinear resize.
 
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{AutodiffModule, Module};
@@ -9,18 +11,20 @@ use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use uncertsam_sam::{ImageEmbedding, MaskDecoder, Prompts, Sam, postprocess_masks};
+use uncertsam_sam::sam2::mask_decoder::MaskDecoder as Sam2MaskDecoder;
+use uncertsam_sam::sam2::sam2::resize_bilinear_two_tap;
+use uncertsam_sam::{Embedding, MaskDecoder, Prompts, SamModel, postprocess_masks};
 
 use crate::error::RefineError;
 use crate::first_pass::FirstPass;
-use crate::fusion::{DecoderInputs, DenseFusion};
+use crate::fusion::{DecoderInputs, DenseFusion, FusionDecoder};
 use crate::loss::{SamLoss, sam_loss};
 
 /// One fitting example: an image embedding, its prompts, the first pass and the ground truth.
 #[derive(Clone, Debug)]
 pub struct FusionSample<B: Backend> {
     /// The frozen image embedding.
-    pub embedding: ImageEmbedding<B>,
+    pub embedding: Embedding<B>,
     /// Model-input sparse prompts, one row per mask (any mask prompt is replaced by the first
     /// pass's logits).
     pub prompts: Prompts<B>,
@@ -66,11 +70,11 @@ pub struct TrainedFusion<B: Backend> {
 
 /// Decoder inputs (frozen prompt encoder) and the ground truth of one sample.
 fn prepare<B: Backend>(
-    sam: &Sam<B>,
+    model: SamModel<'_, B>,
     sample: &FusionSample<B>,
     ones: bool,
 ) -> Result<(DecoderInputs<B>, Tensor<B, 3>), RefineError> {
-    let side = sam.config().low_res_size();
+    let side = model.low_res_size();
     let b = sample.first_pass.check(side)?;
     let [gb, h, w] = sample.gt.dims();
     if gb != b || [h, w] != sample.embedding.original_size {
@@ -81,99 +85,163 @@ fn prepare<B: Backend>(
         )));
     }
     let mut prompts = sample.prompts.clone();
-    prompts.masks = Some(
-        sample
-            .first_pass
-            .logits
-            .clone()
-            .reshape([b, 1, side[0], side[1]]),
-    );
+    let mask = sample
+        .first_pass
+        .logits
+        .clone()
+        .reshape([b, 1, side[0], side[1]]);
+    let c = crate::decode::SAM2_MASK_PROMPT_CLAMP;
+    prompts.masks = Some(if model.is_sam2() {
+        mask.clamp(-c, c)
+    } else {
+        mask
+    });
     let u = sample.first_pass.uncertainty.clone();
     let u = if ones { u.ones_like() } else { u };
-    let inputs = DecoderInputs::new(sam, &sample.embedding, &prompts, u)?;
+    let inputs = DecoderInputs::new(model, &sample.embedding, &prompts, u)?;
     Ok((inputs, sample.gt.clone()))
+}
+
+/// How the fused logits reach the original image: SAM v1's crop and resize, or SAM 2's
+/// resize.
+#[derive(Clone, Copy, Debug)]
+enum Upscale {
+    Sam { img_size: usize },
+    Sam2,
+}
+
+impl Upscale {
+    fn of<B: Backend>(model: SamModel<'_, B>) -> Self {
+        match model {
+            SamModel::Sam(s) => Self::Sam {
+                img_size: s.config().img_size,
+            },
+            SamModel::Sam2(_) => Self::Sam2,
+        }
+    }
+
+    fn apply<B: Backend>(
+        self,
+        x: Tensor<B, 4>,
+        embedding: &Embedding<impl Backend>,
+    ) -> Tensor<B, 4> {
+        match self {
+            Self::Sam { img_size } => {
+                postprocess_masks(x, img_size, embedding.input_size, embedding.original_size)
+            }
+            Self::Sam2 => resize_bilinear_two_tap(x, embedding.original_size),
+        }
+    }
 }
 
 fn loss_of<B: Backend>(
     fusion: &DenseFusion<B>,
-    decoder: &MaskDecoder<B>,
+    decoder: FusionDecoder<'_, B>,
     inputs: DecoderInputs<B>,
     gt: Tensor<B, 3>,
-    embedding: &ImageEmbedding<impl Backend>,
-    img_size: usize,
-) -> SamLoss<B> {
-    let out = fusion.decode_inputs(decoder, inputs);
+    embedding: &Embedding<impl Backend>,
+    upscale: Upscale,
+) -> Result<SamLoss<B>, RefineError> {
+    let out = fusion.decode_inputs(decoder, inputs)?;
     let [b, lh, lw] = out.logits.dims();
     let [h, w] = embedding.original_size;
-    let up = postprocess_masks(
-        out.logits.reshape([b, 1, lh, lw]),
-        img_size,
-        embedding.input_size,
-        embedding.original_size,
-    )
-    .reshape([b, h, w]);
-    sam_loss(up, out.iou, gt)
+    let up = upscale
+        .apply(out.logits.reshape([b, 1, lh, lw]), embedding)
+        .reshape([b, h, w]);
+    Ok(sam_loss(up, out.iou, gt))
 }
 
 /// The loss of `fusion` on one sample, without training (for validation and tests).
-pub fn fusion_loss<B: Backend>(
-    sam: &Sam<B>,
+pub fn fusion_loss<'a, B: Backend>(
+    model: impl Into<SamModel<'a, B>>,
     fusion: &DenseFusion<B>,
     sample: &FusionSample<B>,
     ones_baseline: bool,
 ) -> Result<SamLoss<B>, RefineError> {
-    let (inputs, gt) = prepare(sam, sample, ones_baseline)?;
-    let img_size = sam.config().img_size;
-    Ok(loss_of(
+    let model = model.into();
+    let (inputs, gt) = prepare(model, sample, ones_baseline)?;
+    let decoder = match model {
+        SamModel::Sam(s) => FusionDecoder::Sam(&s.mask_decoder),
+        SamModel::Sam2(s) => FusionDecoder::Sam2(&s.sam_mask_decoder, s.config()),
+    };
+    loss_of(
         fusion,
-        &sam.mask_decoder,
+        decoder,
         inputs,
         gt,
         &sample.embedding,
-        img_size,
-    ))
+        Upscale::of(model),
+    )
 }
 
-/// Trains `fusion` with one AdamW step per sample of `data`; SAM is frozen.
-pub fn train_fusion<AB: AutodiffBackend>(
-    sam: &Sam<AB::InnerBackend>,
+/// The frozen mask decoder on the autodiff backend (gradients reach the fusion output through
+/// it, its own parameters take none).
+enum FrozenDecoder<AB: AutodiffBackend> {
+    Sam(MaskDecoder<AB>),
+    Sam2(Sam2MaskDecoder<AB>, uncertsam_sam::Sam2Config),
+}
+
+impl<AB: AutodiffBackend> FrozenDecoder<AB> {
+    fn of(model: SamModel<'_, AB::InnerBackend>) -> Self {
+        match model {
+            SamModel::Sam(s) => {
+                Self::Sam(MaskDecoder::from_inner(s.mask_decoder.clone()).no_grad())
+            }
+            SamModel::Sam2(s) => Self::Sam2(
+                Sam2MaskDecoder::from_inner(s.sam_mask_decoder.clone()).no_grad(),
+                s.config().clone(),
+            ),
+        }
+    }
+
+    fn view(&self) -> FusionDecoder<'_, AB> {
+        match self {
+            Self::Sam(d) => FusionDecoder::Sam(d),
+            Self::Sam2(d, c) => FusionDecoder::Sam2(d, c),
+        }
+    }
+}
+
+/// Trains `fusion` with one AdamW step per sample of `data`; the model is frozen.
+pub fn train_fusion<'a, AB: AutodiffBackend>(
+    model: impl Into<SamModel<'a, AB::InnerBackend>>,
     mut fusion: DenseFusion<AB>,
     data: impl IntoIterator<Item = FusionSample<AB::InnerBackend>>,
     config: &FusionTrainConfig,
 ) -> Result<TrainedFusion<AB::InnerBackend>, RefineError> {
-    if fusion.embed_dim() != sam.config().prompt_embed_dim {
+    let model = model.into();
+    if fusion.embed_dim() != model.prompt_embed_dim() {
         return Err(RefineError::Input(format!(
-            "fusion module has dimension {}, SAM's prompt embedding {}",
+            "fusion module has dimension {}, the model's prompt embedding {}",
             fusion.embed_dim(),
-            sam.config().prompt_embed_dim
+            model.prompt_embed_dim()
         )));
     }
     let mut optim = AdamWConfig::new()
         .with_weight_decay(config.weight_decay)
         .with_grad_clipping(config.grad_clip.map(GradientClippingConfig::Norm))
         .init::<AB, DenseFusion<AB>>();
-    // The decoder runs under autodiff so gradients reach the fusion output, but its own
-    // parameters take none.
-    let decoder = MaskDecoder::<AB>::from_inner(sam.mask_decoder.clone()).no_grad();
-    let img_size = sam.config().img_size;
+    let decoder = FrozenDecoder::<AB>::of(model);
+    let upscale = Upscale::of(model);
     let mut losses = Vec::new();
     for sample in data {
-        let (x, gt) = prepare(sam, &sample, config.ones_baseline)?;
+        let (x, gt) = prepare(model, &sample, config.ones_baseline)?;
         let inputs = DecoderInputs {
             image: Tensor::from_inner(x.image),
             pe: Tensor::from_inner(x.pe),
             sparse: x.sparse.map(Tensor::from_inner),
             mask_dense: Tensor::from_inner(x.mask_dense),
             uncertainty: Tensor::from_inner(x.uncertainty),
+            high_res: x.high_res.map(|hr| hr.map(Tensor::from_inner)),
         };
         let loss = loss_of(
             &fusion,
-            &decoder,
+            decoder.view(),
             inputs,
             Tensor::from_inner(gt),
             &sample.embedding,
-            img_size,
-        );
+            upscale,
+        )?;
         let total = loss.total;
         let value: f32 = total.clone().into_scalar().elem();
         if !value.is_finite() {

@@ -27,6 +27,7 @@ mod config;
 mod conv;
 mod conv_bn;
 mod error;
+pub mod family;
 pub mod frame;
 mod image_encoder;
 mod interp;
@@ -50,6 +51,7 @@ pub use common::{LayerNorm2d, Mlp, MlpBlock};
 pub use config::{EncoderKind, SamConfig, TinyVitConfig};
 pub use conv_bn::{BatchNorm2d, Conv2dBn};
 pub use error::SamError;
+pub use family::{AnyConfig, AnySam, Embedding, SamModel};
 pub use image_encoder::{ImageEncoderViT, get_rel_pos};
 pub use interp::resize_bilinear;
 pub use mask_decoder::{DecoderOutput, MaskDecoder};
@@ -64,7 +66,8 @@ pub use prompt_encoder::{PromptEncoder, Prompts};
 pub use sam::{Decoded, ImageEmbedding, ImageEncoder, Sam};
 pub use sam2::preprocess::{sam2_model_input, sam2_transform_point};
 pub use sam2::sam2::{
-    LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding,
+    LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding, Sam2Heads,
+    select_outputs as sam2_select_outputs,
 };
 pub use sam2::{HieraConfig, Sam2Config};
 pub use stable_header::sort_safetensors_header;

@@ -1,6 +1,7 @@
 //! `uncertsam predict`: the mask of the SAM 2 parity model equals the official
-//! `SAM2ImagePredictor`'s on the fixture image, the embedded model segments a clean synthetic
-//! object, runs are deterministic, and bad prompts are clear errors.
+//! `SAM2ImagePredictor`'s on the fixture image, a random-init SAM 2 runs a deep ensemble of SAM 2
+//! members, the embedded model segments a clean synthetic object, runs are deterministic, and
+//! bad prompts are clear errors.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -87,6 +88,106 @@ fn sam2_predict_mask_equals_the_official_predictor() {
         let d = image::image_dimensions(tmp.path().join(f)).expect(f);
         assert_eq!(d, (300, 200), "{f}");
     }
+}
+
+/// The `.npy` file's shape as written in its header, and its payload length in bytes.
+fn npy_shape(p: &Path) -> (String, usize) {
+    let bytes = read(p);
+    let header_len = usize::from(u16::from_le_bytes([bytes[8], bytes[9]]));
+    let header = String::from_utf8_lossy(&bytes[10..10 + header_len]).into_owned();
+    let shape = header
+        .split("'shape': (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap_or_else(|| panic!("{}: no shape in {header}", p.display()))
+        .to_string();
+    (shape, bytes.len() - 10 - header_len)
+}
+
+#[test]
+fn sam2_random_init_predicts_with_a_sam2_ensemble_deterministically() {
+    type B = burn::backend::NdArray<f32>;
+    let dir = repo().join("fixtures/sam2/hiera_t_256");
+    let (cfg, img) = (dir.join("config.json"), dir.join("image.png"));
+    let config: uncertsam_sam::Sam2Config =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).expect("config")).expect("parse");
+    let tmp = tempfile::tempdir().expect("tmp");
+    // Two members of the same geometry with other random weights.
+    let members: Vec<String> = [11u64, 12]
+        .iter()
+        .map(|&seed| {
+            let device = Default::default();
+            <B as burn::prelude::Backend>::seed(&device, seed);
+            let path = tmp.path().join(format!("member{seed}.safetensors"));
+            uncertsam_sam::Sam2::<B>::new(&config, &device)
+                .expect("member")
+                .save_safetensors(&path)
+                .expect("save member");
+            path.to_string_lossy().into_owned()
+        })
+        .collect();
+    let estimator = format!("ensemble:members=[{}]", members.join(","));
+    let run = |name: &str| {
+        let out = tmp.path().join(name);
+        let o = predict(
+            &out,
+            &[
+                "--image",
+                img.to_str().unwrap(),
+                "--box",
+                "60,30,240,180",
+                "--point",
+                "150,100",
+                "--estimator",
+                &estimator,
+                "--model",
+                cfg.to_str().unwrap(),
+                "--random-init",
+                "--seed",
+                "5",
+                "--npy",
+            ],
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        out
+    };
+    let (a, b) = (run("a"), run("b"));
+    let files = [
+        "mask.png",
+        "uncertainty.png",
+        "overlay.png",
+        "logits.npy",
+        "uncertainty.npy",
+        "std.npy",
+        "iou.npy",
+    ];
+    for f in files {
+        assert_eq!(
+            read(&a.join(f)),
+            read(&b.join(f)),
+            "{f} differs between runs"
+        );
+    }
+    for f in ["mask.png", "uncertainty.png", "overlay.png"] {
+        let d = image::image_dimensions(a.join(f)).expect(f);
+        assert_eq!(d, (300, 200), "{f}");
+    }
+    for f in ["logits.npy", "uncertainty.npy", "std.npy"] {
+        assert_eq!(
+            npy_shape(&a.join(f)),
+            ("200, 300,".to_string(), 200 * 300 * 4),
+            "{f}"
+        );
+    }
+    assert_eq!(npy_shape(&a.join("iou.npy")), ("1,".to_string(), 4));
+    // Three differently initialised decoders disagree somewhere.
+    let std = read(&a.join("std.npy"));
+    assert!(
+        std[std.len() - 200 * 300 * 4..]
+            .chunks_exact(4)
+            .any(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]) > 0.0),
+        "the ensemble's std map is zero"
+    );
 }
 
 #[test]

@@ -175,3 +175,59 @@ fn unknown_refinement_variant_is_a_clear_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("unknown refinement variant `nope`"), "{err}");
 }
+
+/// A SAM 2 model (the `hiera_t_256` geometry, random weights) gets every refinement variant:
+/// `fit-fusion` trains its fusion modules, and the run's refinement tables pass the same checks
+/// as the SAM v1 runs'.
+#[test]
+fn a_sam2_model_runs_every_refinement_variant() {
+    let cfg =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sam2/hiera_t_256/config.json");
+    let cfg = cfg.to_str().expect("utf-8 path");
+    let tmp = tempfile::tempdir().expect("tmp");
+    let fusion = tmp.path().join("fusion");
+    let model = ["--model", cfg, "--random-init", "--seed", "7"];
+    let status = Command::new(env!("CARGO_BIN_EXE_uncertsam"))
+        .args([
+            "fit-fusion",
+            "--refine-with",
+            "entropy",
+            "--images",
+            "2",
+            "--epochs",
+            "1",
+        ])
+        .args(model)
+        .arg("--data")
+        .arg(crate::resume::data())
+        .arg("--fusion")
+        .arg(&fusion)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("fit-fusion");
+    assert!(status.success(), "fit-fusion on SAM 2 failed");
+    for f in [
+        "entropy.safetensors",
+        "entropy_ones.safetensors",
+        "fusion.json",
+    ] {
+        assert!(fusion.join(f).exists(), "{f}");
+    }
+    let out = tmp.path().join("run");
+    let mut extra = vec!["--estimators", "entropy"];
+    extra.extend(model);
+    let status = bench_with_fusion(&out, &extra, &fusion)
+        .status()
+        .expect("run");
+    assert!(status.success(), "bench on SAM 2 failed");
+    let run: serde_json::Value =
+        serde_json::from_slice(&read(&out.join("run.json"))).expect("run.json");
+    assert!(
+        run["model"]
+            .as_str()
+            .is_some_and(|m| m.contains("random init")),
+        "{run}"
+    );
+    assert_eq!(run["refinement"]["skipped"], serde_json::json!([]), "{run}");
+    check_refinement_tables(&out);
+}

@@ -16,7 +16,7 @@ fn a_few_adamw_steps_reduce_the_gaussian_nll() {
     // Ground truth: the inside of each box.
     let gt = crate::box_gt(&image, &boxes());
     let sample = TrainSample {
-        embedding: image.embedding.image.clone(),
+        embedding: image.embedding.clone(),
         prompts,
         gt,
     };

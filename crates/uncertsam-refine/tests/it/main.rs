@@ -1,14 +1,16 @@
 //! Integration tests on the tiny fixture model (`fixtures/sam/tiny_256`): the identity cases,
-//! click refinement, the configs, and training of the fusion module.
+//! click refinement, the configs, and training of the fusion module; the same on SAM 2
+//! (`fixtures/sam2/hiera_t_256`, `sam2.rs`).
 
 mod fusion;
 mod refine;
+mod sam2;
 
 use std::path::PathBuf;
 
 use burn::prelude::*;
 use uncertsam_refine::{FirstPass, logit_entropy};
-use uncertsam_sam::{ImageEmbedding, PromptBatch, Sam, SamConfig};
+use uncertsam_sam::{Embedding, PromptBatch, Sam, SamConfig};
 
 /// The backend the tests run on.
 pub type TestBackend = burn::backend::NdArray<f32>;
@@ -17,7 +19,7 @@ pub type TestBackend = burn::backend::NdArray<f32>;
 pub type TestAutodiff = burn::backend::Autodiff<TestBackend>;
 
 /// The tiny fixture model and its encoded 300 x 200 image.
-pub fn tiny() -> (Sam<TestBackend>, ImageEmbedding<TestBackend>) {
+pub fn tiny() -> (Sam<TestBackend>, Embedding<TestBackend>) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/sam/tiny_256");
     let cfg: SamConfig =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).expect("config"))
@@ -27,7 +29,7 @@ pub fn tiny() -> (Sam<TestBackend>, ImageEmbedding<TestBackend>) {
         .load_checkpoint(dir.join("model.safetensors"))
         .expect("load");
     let image = image::open(dir.join("image.png")).expect("image").to_rgb8();
-    let embedding = sam.embed(&image);
+    let embedding = Embedding::from(sam.embed(&image));
     (sam, embedding)
 }
 
@@ -39,7 +41,7 @@ pub fn boxes() -> PromptBatch {
 }
 
 /// Ground truth for the two boxes: an ellipse inside each, row-major at 200 x 300.
-pub fn ground_truth(emb: &ImageEmbedding<TestBackend>) -> Vec<Vec<bool>> {
+pub fn ground_truth(emb: &Embedding<TestBackend>) -> Vec<Vec<bool>> {
     let [h, w] = emb.original_size;
     boxes()
         .rows
@@ -65,7 +67,7 @@ pub fn ground_truth(emb: &ImageEmbedding<TestBackend>) -> Vec<Vec<bool>> {
 /// SAM's box-prompted first pass, with its own entropy (or zeros) as the uncertainty.
 pub fn first_pass(
     sam: &Sam<TestBackend>,
-    emb: &ImageEmbedding<TestBackend>,
+    emb: &Embedding<TestBackend>,
     zero_uncertainty: bool,
 ) -> FirstPass<TestBackend> {
     let prompts = boxes().build(sam, emb).expect("prompts");

@@ -111,20 +111,19 @@ impl<B: Backend> MaskDecoder<B> {
         ]
     }
 
-    /// `predict_masks` for `b` prompts against one image.
+    /// The two-way transformer's outputs for `b` prompts: every token (object score, IoU, then
+    /// the mask tokens, then the sparse prompt) and the image tokens.
     ///
     /// # Shapes
-    /// - image_embeddings, image_pe: `[1, dim, E, E]`; high_res: `[1, dim / 8, 4E, 4E]`,
-    ///   `[1, dim / 4, 2E, 2E]`; sparse: `[b, n, dim]`; dense: `[b, dim, E, E]`
-    pub fn predict_masks(
+    /// - as [`MaskDecoder::predict_masks`] -> hs `[b, 2 + n + s, dim]`, src `[b, dim, E, E]`
+    pub fn transformer_outputs(
         &self,
         image_embeddings: Tensor<B, 4>,
         image_pe: Tensor<B, 4>,
         sparse: Option<Tensor<B, 3>>,
         dense: Tensor<B, 4>,
-        high_res: &[Tensor<B, 4>; 2],
         hook: &mut dyn NoiseHook<B>,
-    ) -> Sam2DecoderOutput<B> {
+    ) -> (Tensor<B, 3>, Tensor<B, 4>) {
         let [b, d, eh, ew] = dense.dims();
         let n = self.output_hypernetworks_mlps.len();
         let output_tokens = Tensor::cat(
@@ -144,8 +143,27 @@ impl<B: Backend> MaskDecoder<B> {
         let src = image_embeddings.expand([b, d, eh, ew]) + dense;
         let pos = image_pe.expand([b, d, eh, ew]);
         let (hs, src) = self.transformer.forward(src, pos, tokens, hook);
+        (hs, src.swap_dims(1, 2).reshape([b, d, eh, ew]))
+    }
+
+    /// `predict_masks` for `b` prompts against one image.
+    ///
+    /// # Shapes
+    /// - image_embeddings, image_pe: `[1, dim, E, E]`; high_res: `[1, dim / 8, 4E, 4E]`,
+    ///   `[1, dim / 4, 2E, 2E]`; sparse: `[b, n, dim]`; dense: `[b, dim, E, E]`
+    pub fn predict_masks(
+        &self,
+        image_embeddings: Tensor<B, 4>,
+        image_pe: Tensor<B, 4>,
+        sparse: Option<Tensor<B, 3>>,
+        dense: Tensor<B, 4>,
+        high_res: &[Tensor<B, 4>; 2],
+        hook: &mut dyn NoiseHook<B>,
+    ) -> Sam2DecoderOutput<B> {
+        let [b, d, _, _] = dense.dims();
+        let n = self.output_hypernetworks_mlps.len();
+        let (hs, src) = self.transformer_outputs(image_embeddings, image_pe, sparse, dense, hook);
         let token = |i: usize| hs.clone().slice([0..b, i..i + 1]).reshape([b, d]);
-        let src = src.swap_dims(1, 2).reshape([b, d, eh, ew]);
         let up = &self.output_upscaling;
         let [s0, s1] = high_res;
         let expand = |t: &Tensor<B, 4>| {

@@ -6,11 +6,13 @@
 //! One file per part of `sam2/modeling`: [`hiera`] (`backbones/hieradet.py`), [`fpn`]
 //! (`backbones/image_encoder.py`, `position_encoding.py`), [`prompt_encoder`], [`transformer`],
 //! [`mask_decoder`] (`sam/*.py`), [`preprocess`] (`utils/transforms.py`) and [`sam2`]
-//! (`sam2_base.py`, `sam2_image_predictor.py`).
+//! (`sam2_base.py`, `sam2_image_predictor.py`); [`loss`] is the training loss of
+//! `training/loss_fns.py`.
 
 mod config;
 pub mod fpn;
 pub mod hiera;
+pub mod loss;
 pub mod mask_decoder;
 pub mod preprocess;
 pub mod prompt_encoder;

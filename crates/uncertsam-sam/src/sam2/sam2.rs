@@ -15,7 +15,9 @@ use crate::prompt_encoder::Prompts;
 use crate::sam2::config::Sam2Config;
 use crate::sam2::fpn::{FpnNeck, position_embedding_sine};
 use crate::sam2::hiera::Hiera;
-use crate::sam2::mask_decoder::{MaskDecoder, OUTPUT_UPSCALING_RENAMES, stability_scores};
+use crate::sam2::mask_decoder::{
+    MaskDecoder, OUTPUT_UPSCALING_RENAMES, Sam2DecoderOutput, stability_scores,
+};
 use crate::sam2::preprocess::sam2_model_input;
 use crate::sam2::prompt_encoder::{MASK_DOWNSCALING_RENAMES, PromptEncoder, as_sam2_points};
 use crate::sam2::transformer::MLP_RENAMES;
@@ -220,78 +222,17 @@ impl<B: Backend> Sam2<B> {
         multimask: bool,
         hook: &mut dyn NoiseHook<B>,
     ) -> Result<Sam2Decoded<B>, SamError> {
-        let b = prompts.batch_size().map_err(SamError::Input)?;
-        let low = self.config.low_res_side();
-        if let Some(m) = &prompts.masks {
-            let dims = m.dims();
-            if dims[1] != 1 || [dims[2], dims[3]] != [low, low] {
-                return Err(SamError::Input(format!(
-                    "mask prompt must be [b, 1, {low}, {low}]; got {dims:?}"
-                )));
-            }
-        }
-        let device = self.device();
-        let p = as_sam2_points(prompts, b, &device);
-        let (sparse, dense) = self.sam_prompt_encoder.forward(&p, b);
-        let pe = self.sam_prompt_encoder.get_dense_pe(&device);
-        let out = self.sam_mask_decoder.predict_masks(
-            image.embeddings.clone(),
-            pe,
-            sparse,
-            dense,
-            &image.high_res_features,
-            hook,
-        );
-        let (masks, ious) = (out.all.masks.clone(), out.all.iou_predictions.clone());
-        let [_, n, h, w] = masks.dims();
-        let (logits, iou) = if multimask {
-            (
-                masks.slice([0..b, 1..n, 0..h, 0..w]),
-                ious.slice([0..b, 1..n]),
-            )
-        } else {
-            self.dynamic_multimask(masks, ious)
-        };
-        let present = out
-            .object_score_logits
-            .clone()
-            .greater_elem(0.0)
-            .reshape([b, 1, 1, 1])
-            .expand(logits.dims());
-        let masked = Tensor::full(logits.dims(), NO_OBJ_SCORE, &device).mask_where(present, logits);
-        Ok(Sam2Decoded {
-            low_res_logits: masked,
-            iou_predictions: iou,
-            object_score_logits: out.object_score_logits,
-            all: out.all,
-        })
+        self.heads()
+            .decode_with_noise(image, prompts, multimask, hook)
     }
 
-    /// `_dynamic_multimask_via_stability`: token 0 where its stability reaches the threshold,
-    /// else the multimask token with the highest predicted IoU.
-    fn dynamic_multimask(
-        &self,
-        masks: Tensor<B, 4>,
-        ious: Tensor<B, 2>,
-    ) -> (Tensor<B, 4>, Tensor<B, 2>) {
-        let [b, n, h, w] = masks.dims();
-        let multi = masks.clone().slice([0..b, 1..n, 0..h, 0..w]);
-        let multi_iou = ious.clone().slice([0..b, 1..n]);
-        let best = multi_iou.clone().argmax(1); // [b, 1]
-        let best_masks = multi.gather(1, best.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]));
-        let best_iou = multi_iou.gather(1, best);
-        let single = masks.slice([0..b, 0..1, 0..h, 0..w]);
-        let single_iou = ious.slice([0..b, 0..1]);
-        let stable = stability_scores(
-            single.clone(),
-            self.config.dynamic_multimask_stability_delta,
-        )
-        .greater_equal_elem(self.config.dynamic_multimask_stability_thresh);
-        let masks_out = best_masks.mask_where(
-            stable.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]),
-            single,
-        );
-        (masks_out, best_iou.mask_where(stable, single_iou))
+    /// The model's prompt encoder and mask decoder with its geometry.
+    pub fn heads(&self) -> Sam2Heads<'_, B> {
+        Sam2Heads {
+            prompt_encoder: &self.sam_prompt_encoder,
+            mask_decoder: &self.sam_mask_decoder,
+            config: &self.config,
+        }
     }
 
     /// Upscales low-resolution logits to the original image (`postprocess_masks`: one bilinear
@@ -302,6 +243,135 @@ impl<B: Backend> Sam2<B> {
     pub fn postprocess(&self, low_res: Tensor<B, 4>, image: &Sam2Embedding<B>) -> Tensor<B, 4> {
         resize_bilinear_two_tap(low_res, image.original_size)
     }
+}
+
+/// A SAM 2 prompt encoder and mask decoder with the geometry they decode for: the model's own
+/// ([`Sam2::heads`]) or those of another checkpoint sharing the model's image embedding (an
+/// ensemble member). Everything after the image path of `_forward_sam_heads`.
+#[derive(Clone, Copy, Debug)]
+pub struct Sam2Heads<'a, B: Backend> {
+    /// `sam_prompt_encoder`.
+    pub prompt_encoder: &'a PromptEncoder<B>,
+    /// `sam_mask_decoder` (its conv_s0 / conv_s1 are not used here: the embedding holds their
+    /// output).
+    pub mask_decoder: &'a MaskDecoder<B>,
+    /// The geometry (output choice thresholds, low-resolution side).
+    pub config: &'a Sam2Config,
+}
+
+impl<B: Backend> Sam2Heads<'_, B> {
+    /// The device of the heads' weights.
+    pub fn device(&self) -> B::Device {
+        self.mask_decoder.iou_token.weight.val().device()
+    }
+
+    /// The sparse and dense prompt embeddings of `prompts` (boxes as corner points, a padding
+    /// point, see [`as_sam2_points`]); a mask prompt must be `[b, 1, 4E, 4E]`.
+    ///
+    /// # Shapes
+    /// - -> sparse `[b, n, d]`, dense `[b, d, E, E]`
+    #[allow(clippy::type_complexity)]
+    pub fn prompt_embeddings(
+        &self,
+        prompts: &Prompts<B>,
+    ) -> Result<(Option<Tensor<B, 3>>, Tensor<B, 4>), SamError> {
+        let b = prompts.batch_size().map_err(SamError::Input)?;
+        let low = self.config.low_res_side();
+        if let Some(m) = &prompts.masks {
+            let dims = m.dims();
+            if dims[1] != 1 || [dims[2], dims[3]] != [low, low] {
+                return Err(SamError::Input(format!(
+                    "mask prompt must be [b, 1, {low}, {low}]; got {dims:?}"
+                )));
+            }
+        }
+        let p = as_sam2_points(prompts, b, &self.device());
+        Ok(self.prompt_encoder.forward(&p, b))
+    }
+
+    /// The dense positional encoding, `[1, d, E, E]`.
+    pub fn dense_pe(&self) -> Tensor<B, 4> {
+        self.prompt_encoder.get_dense_pe(&self.device())
+    }
+
+    /// One decoder pass: the chosen masks as [`select_outputs`] picks them.
+    pub fn decode_with_noise(
+        &self,
+        image: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> Result<Sam2Decoded<B>, SamError> {
+        let (sparse, dense) = self.prompt_embeddings(prompts)?;
+        let out = self.mask_decoder.predict_masks(
+            image.embeddings.clone(),
+            self.dense_pe(),
+            sparse,
+            dense,
+            &image.high_res_features,
+            hook,
+        );
+        Ok(select_outputs(out, multimask, self.config))
+    }
+}
+
+/// The output choice of the image path (`_forward_sam_heads` after the decoder, with the
+/// decoder in eval mode): the three multimask tokens with `multimask`, else the single-mask
+/// token unless it is unstable, then the best multimask one (`_dynamic_multimask_via_stability`);
+/// logits are set to [`NO_OBJ_SCORE`] where the object score is `<= 0`.
+pub fn select_outputs<B: Backend>(
+    out: Sam2DecoderOutput<B>,
+    multimask: bool,
+    config: &Sam2Config,
+) -> Sam2Decoded<B> {
+    let (masks, ious) = (out.all.masks.clone(), out.all.iou_predictions.clone());
+    let [b, n, h, w] = masks.dims();
+    let (logits, iou) = if multimask {
+        (
+            masks.slice([0..b, 1..n, 0..h, 0..w]),
+            ious.slice([0..b, 1..n]),
+        )
+    } else {
+        dynamic_multimask(masks, ious, config)
+    };
+    let device = logits.device();
+    let present = out
+        .object_score_logits
+        .clone()
+        .greater_elem(0.0)
+        .reshape([b, 1, 1, 1])
+        .expand(logits.dims());
+    let masked = Tensor::full(logits.dims(), NO_OBJ_SCORE, &device).mask_where(present, logits);
+    Sam2Decoded {
+        low_res_logits: masked,
+        iou_predictions: iou,
+        object_score_logits: out.object_score_logits,
+        all: out.all,
+    }
+}
+
+/// `_dynamic_multimask_via_stability`: token 0 where its stability reaches the threshold,
+/// else the multimask token with the highest predicted IoU.
+fn dynamic_multimask<B: Backend>(
+    masks: Tensor<B, 4>,
+    ious: Tensor<B, 2>,
+    config: &Sam2Config,
+) -> (Tensor<B, 4>, Tensor<B, 2>) {
+    let [b, n, h, w] = masks.dims();
+    let multi = masks.clone().slice([0..b, 1..n, 0..h, 0..w]);
+    let multi_iou = ious.clone().slice([0..b, 1..n]);
+    let best = multi_iou.clone().argmax(1); // [b, 1]
+    let best_masks = multi.gather(1, best.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]));
+    let best_iou = multi_iou.gather(1, best);
+    let single = masks.slice([0..b, 0..1, 0..h, 0..w]);
+    let single_iou = ious.slice([0..b, 0..1]);
+    let stable = stability_scores(single.clone(), config.dynamic_multimask_stability_delta)
+        .greater_equal_elem(config.dynamic_multimask_stability_thresh);
+    let masks_out = best_masks.mask_where(
+        stable.clone().reshape([b, 1, 1, 1]).expand([b, 1, h, w]),
+        single,
+    );
+    (masks_out, best_iou.mask_where(stable, single_iou))
 }
 
 /// Bilinear resize (align_corners=False) with PyTorch's CPU arithmetic: two taps along the

@@ -7,6 +7,7 @@ mod fuzz;
 mod mobile_sam;
 mod parity;
 mod sam2;
+mod sam2_loss;
 mod weights;
 
 use std::path::PathBuf;

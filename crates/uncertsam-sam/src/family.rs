@@ -1,17 +1,18 @@
-//! The two model families behind a [`crate::Segmenter`]: SAM v1 / MobileSAM ([`Sam`]) and
-//! SAM 2 ([`Sam2`]), borrowed ([`SamModel`]) or owned ([`AnySam`]), and [`Embedding`], an
-//! image embedding of either family.
+//! The two model families: SAM v1 / MobileSAM ([`Sam`]) and SAM 2 ([`Sam2`]), borrowed
+//! ([`SamModel`]) or owned ([`AnySam`]), and [`Embedding`], an image embedding of either family.
+//! The estimators (`uncertsam-estimate`'s `Segmenter`) and refinement (`uncertsam-refine`)
+//! reach both families through these.
 
 use std::ops::Deref;
 use std::path::Path;
 
-use burn::prelude::*;
-use image::RgbImage;
-use uncertsam_sam::sam2::sam2::resize_bilinear_two_tap;
-use uncertsam_sam::{
-    Decoded, ImageEmbedding, Mlp, NoiseHook, PromptBatch, Prompts, Sam, Sam2, Sam2Config,
+use crate::sam2::sam2::resize_bilinear_two_tap;
+use crate::{
+    Decoded, ImageEmbedding, Mlp, NoNoise, NoiseHook, PromptBatch, Prompts, Sam, Sam2, Sam2Config,
     Sam2Embedding, SamConfig, SamError,
 };
+use burn::prelude::*;
+use image::RgbImage;
 
 /// An image after either family's encoder. Derefs to the SAM v1 view ([`ImageEmbedding`]:
 /// embedding, input and original size); SAM 2 adds its conv_s0 / conv_s1 high-resolution
@@ -74,7 +75,7 @@ impl<B: Backend> Embedding<B> {
     }
 }
 
-/// A borrowed model of either family: what [`crate::Segmenter::model`] returns.
+/// A borrowed model of either family (what `uncertsam_estimate::Segmenter::model` returns).
 #[derive(Debug)]
 pub enum SamModel<'a, B: Backend> {
     /// SAM v1 or MobileSAM.
@@ -91,6 +92,24 @@ impl<B: Backend> Clone for SamModel<'_, B> {
 
 impl<B: Backend> Copy for SamModel<'_, B> {}
 
+impl<'a, B: Backend> From<&'a Sam<B>> for SamModel<'a, B> {
+    fn from(sam: &'a Sam<B>) -> Self {
+        Self::Sam(sam)
+    }
+}
+
+impl<'a, B: Backend> From<&'a Sam2<B>> for SamModel<'a, B> {
+    fn from(sam: &'a Sam2<B>) -> Self {
+        Self::Sam2(sam)
+    }
+}
+
+impl<'a, B: Backend> From<&'a AnySam<B>> for SamModel<'a, B> {
+    fn from(sam: &'a AnySam<B>) -> Self {
+        sam.model()
+    }
+}
+
 impl<'a, B: Backend> SamModel<'a, B> {
     /// The device the weights live on.
     pub fn device(self) -> B::Device {
@@ -106,6 +125,22 @@ impl<'a, B: Backend> SamModel<'a, B> {
             Self::Sam(s) => s.config().img_size,
             Self::Sam2(s) => s.config().image_size,
         }
+    }
+
+    /// Side `[4E, 4E]` of the decoder's low-resolution masks.
+    pub fn low_res_size(self) -> [usize; 2] {
+        match self {
+            Self::Sam(s) => s.config().low_res_size(),
+            Self::Sam2(s) => {
+                let side = s.config().low_res_side();
+                [side, side]
+            }
+        }
+    }
+
+    /// Whether this is a SAM 2 model.
+    pub fn is_sam2(self) -> bool {
+        matches!(self, Self::Sam2(_))
     }
 
     /// Channels of the image embedding and the decoder tokens.
@@ -170,6 +205,16 @@ impl<'a, B: Backend> SamModel<'a, B> {
         }
     }
 
+    /// [`SamModel::decode_with_noise`] without noise.
+    pub fn decode(
+        self,
+        embedding: &Embedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+    ) -> Result<Decoded<B>, SamError> {
+        self.decode_with_noise(embedding, prompts, multimask, &mut NoNoise)
+    }
+
     /// Original-image prompts to model-input prompts for `embedding`'s image.
     pub fn prompts(
         self,
@@ -189,6 +234,12 @@ impl<'a, B: Backend> SamModel<'a, B> {
             Self::Sam(s) => s.postprocess(low_res, embedding),
             Self::Sam2(_) => resize_bilinear_two_tap(low_res, embedding.original_size),
         }
+    }
+
+    /// Low-resolution maps `[b, 4E, 4E]` (one per prompt row) at the original image size
+    /// `[b, h, w]` ([`crate::frame::upsample_maps`] of [`SamModel::postprocess`]).
+    pub fn upsample(self, maps: Tensor<B, 3>, embedding: &Embedding<B>) -> Tensor<B, 3> {
+        crate::frame::upsample_maps(maps, |x| self.postprocess(x, embedding))
     }
 }
 

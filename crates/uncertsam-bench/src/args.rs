@@ -63,6 +63,8 @@ pub struct BenchArgs {
     /// Model geometry: vit_b, vit_l, vit_h, tiny, mobile_sam, sam2_hiera_t, sam2_hiera_s,
     /// sam2_hiera_b+, sam2_hiera_l, or a config.json path (`"model_type": "sam2"` for SAM 2).
     /// Needs `--checkpoint` or `--random-init`; with `--checkpoint` alone it defaults to vit_b.
+    /// `sam2` alone is the embedded SAM 2 default (`fixtures/default-sam2`, with its fitted
+    /// files), as no `--model` is the embedded SAM v1.
     #[arg(long)]
     pub model: Option<String>,
     /// Random weights of the `--model` geometry (smoke tests only; seeded by `--seed`).

@@ -46,8 +46,9 @@ enum Command {
     Bench(BenchArgs),
     /// Build the tables and plots of a (sharded) run from its per-image results.
     Merge(MergeArgs),
-    /// Run the default benchmark (into `--out`, default `runs/results`) and write
-    /// `docs/results.md` from it.
+    /// Run the default benchmark (into `--out`, default `runs/results`), and the embedded
+    /// SAM 2's (into `<out>-sam2`) when `fixtures/default-sam2` is there, and write
+    /// `docs/results.md` from them.
     Results {
         /// The benchmark options (defaults: the embedded model, every estimator and split).
         #[command(flatten)]
@@ -61,8 +62,9 @@ enum Command {
     /// Fit an estimator for the embedded default model on `Synth-Clean/train` and save it
     /// (`--out fixtures/default/<name>` makes `bench` load it).
     Fit(crate::fit_cmd::FitArgs),
-    /// Train the embedded default model and its ensemble members, then fit its Laplace
-    /// posteriors, variance network and fusion weights (`fixtures/default`).
+    /// Train an embedded default model (SAM v1, or SAM 2 with `--model sam2`) and its ensemble
+    /// members, then fit its Laplace posteriors, variance network and fusion weights
+    /// (`fixtures/default`, `fixtures/default-sam2`).
     Train {
         /// Training options.
         #[command(flatten)]
@@ -128,13 +130,35 @@ pub fn run_with<E: ExternalEstimators>(
                 bench.out = PathBuf::from("runs/results");
             }
             let start = std::time::Instant::now();
-            let code = self::bench(&bench, &registry, &bench_argv(&argv, &["--doc"]))?;
+            let argv = bench_argv(&argv, &["--doc"]);
+            let code = self::bench(&bench, &registry, &argv)?;
+            let wall_s = start.elapsed().as_secs_f64();
+            // The embedded SAM 2 default, on the same options, when it is there and the run
+            // is the embedded SAM v1's.
+            let sam2 = crate::inputs::project_root().join("fixtures/default-sam2/sam.safetensors");
+            let sam2_run = (bench.model.is_none()
+                && crate::inputs::uses_embedded_model(&bench)
+                && sam2.exists())
+            .then(|| {
+                let mut out = bench.out.clone().into_os_string();
+                out.push("-sam2");
+                PathBuf::from(out)
+            });
+            if let Some(out2) = &sam2_run {
+                let mut b2 = bench.clone();
+                b2.model = Some(crate::inputs::EMBEDDED_SAM2.into());
+                b2.out = out2.clone();
+                let mut argv2 = argv.clone();
+                argv2.extend(["--model".into(), crate::inputs::EMBEDDED_SAM2.into()]);
+                argv2.extend(["--out".into(), out2.clone().into_os_string()]);
+                self::bench(&b2, &registry, &argv2)?;
+            }
             let info = crate::results::RunInfo {
                 command: "cargo xtask results",
-                wall_s: start.elapsed().as_secs_f64(),
+                wall_s,
                 threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
             };
-            crate::results::write_results_doc(&bench.out, &doc, &info)?;
+            crate::results::write_results_doc(&bench.out, sam2_run.as_deref(), &doc, &info)?;
             println!("wrote {}", doc.display());
             Ok(code)
         }
@@ -161,13 +185,24 @@ pub fn run_with<E: ExternalEstimators>(
             no_fits,
             fits_only,
         } => {
+            let sam2 = args.model == crate::inputs::EMBEDDED_SAM2;
+            let out = args.out_dir(&args.model);
             if !fits_only {
-                uncertsam_train::run::<CpuAutodiff>(&args, &Default::default())?;
-                println!("wrote {}", args.out.display());
+                if sam2 {
+                    uncertsam_train::run_sam2::<CpuAutodiff>(&args, &Default::default())?;
+                } else {
+                    uncertsam_train::run::<CpuAutodiff>(&args, &Default::default())?;
+                }
+                println!("wrote {}", out.display());
             }
-            let embedded = crate::inputs::project_root().join("fixtures/default");
+            let dir = if sam2 {
+                "fixtures/default-sam2"
+            } else {
+                "fixtures/default"
+            };
+            let embedded = crate::inputs::project_root().join(dir);
             let embedded = std::fs::canonicalize(&embedded).unwrap_or(embedded);
-            let is_embedded = std::fs::canonicalize(&args.out).ok() == Some(embedded.clone());
+            let is_embedded = std::fs::canonicalize(&out).ok() == Some(embedded.clone());
             if no_fits || args.quick {
                 return Ok(ExitCode::SUCCESS);
             }
@@ -179,7 +214,7 @@ pub fn run_with<E: ExternalEstimators>(
                 );
                 return Ok(ExitCode::SUCCESS);
             }
-            fit_embedded(&embedded)?;
+            fit_embedded(&embedded, sam2)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::FitFusion(args) => {
@@ -210,7 +245,7 @@ pub fn run_with<E: ExternalEstimators>(
 
 /// `uncertsam fit` for laplace_probit, laplace_paper and variance_net, then `uncertsam
 /// fit-fusion`, each with its command-line defaults, into the embedded model's directory.
-fn fit_embedded(embedded: &std::path::Path) -> Result<()> {
+fn fit_embedded(embedded: &std::path::Path, sam2: bool) -> Result<()> {
     #[derive(Parser)]
     struct Fit {
         #[command(flatten)]
@@ -225,20 +260,35 @@ fn fit_embedded(embedded: &std::path::Path) -> Result<()> {
     let device = Default::default();
     for name in ["laplace_probit", "laplace_paper", "variance_net"] {
         let out = embedded.join(name);
-        let fit = Fit::try_parse_from([
+        let mut argv: Vec<&std::ffi::OsStr> = vec![
             "fit".as_ref(),
             "--estimator".as_ref(),
             name.as_ref(),
             "--out".as_ref(),
             out.as_os_str(),
-        ])?;
+        ];
+        if sam2 {
+            argv.extend([
+                std::ffi::OsStr::new("--model"),
+                std::ffi::OsStr::new("sam2"),
+            ]);
+        }
+        let fit = Fit::try_parse_from(argv)?;
         crate::fit_cmd::run::<Ad>(&fit.args, &device)?;
     }
-    let fusion = Fusion::try_parse_from([
+    let fusion_dir = embedded.join("fusion");
+    let mut argv: Vec<&std::ffi::OsStr> = vec![
         "fit-fusion".as_ref(),
         "--fusion".as_ref(),
-        embedded.join("fusion").as_os_str(),
-    ])?;
+        fusion_dir.as_os_str(),
+    ];
+    if sam2 {
+        argv.extend([
+            std::ffi::OsStr::new("--model"),
+            std::ffi::OsStr::new("sam2"),
+        ]);
+    }
+    let fusion = Fusion::try_parse_from(argv)?;
     crate::fit_fusion::run::<Ad>(&fusion.args, &device)
 }
 

@@ -1,5 +1,6 @@
-//! `uncertsam fit`: fits one estimator (Laplace variant or the variance network) for the
-//! embedded default model on `Synth-Clean/train` and saves it with `Persist`.
+//! `uncertsam fit`: fits one estimator (Laplace variant or the variance network) for an
+//! embedded default model (SAM v1's, or SAM 2's with `--model sam2`) on `Synth-Clean/train`
+//! and saves it with `Persist`.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -17,7 +18,7 @@ use uncertsam_estimate::{
 
 use crate::data_checks::ensure_data_root;
 use crate::fitted::fit_samples;
-use crate::inputs::load_embedded_model;
+use crate::inputs::{EMBEDDED_SAM2, load_embedded_dir, project_root};
 
 /// What `uncertsam fit` fits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -40,6 +41,10 @@ pub struct FitArgs {
     /// Output directory (e.g. `fixtures/default/laplace_probit`, which `bench` then loads).
     #[arg(long)]
     pub out: PathBuf,
+    /// The embedded default to fit for: SAM v1's (`fixtures/default`, the default) or
+    /// `sam2` (`fixtures/default-sam2`).
+    #[arg(long, value_parser = ["sam", EMBEDDED_SAM2])]
+    pub model: Option<String>,
     /// Benchmark root (the default is generated there if absent; another path must exist).
     #[arg(long, default_value = crate::data_checks::DEFAULT_SYNTH_ROOT)]
     pub data: PathBuf,
@@ -64,8 +69,12 @@ pub struct FitArgs {
 /// and saves it into `args.out`. The variance network trains on `A` (an autodiff backend).
 pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()> {
     ensure_data_root(&args.data)?;
-    let (sam, model) = load_embedded_model::<A::InnerBackend>(device)?;
-    println!("model: {model}");
+    let dir = match args.model.as_deref() {
+        Some(EMBEDDED_SAM2) => "fixtures/default-sam2",
+        _ => "fixtures/default",
+    };
+    let sam = load_embedded_dir::<A::InnerBackend>(&project_root().join(dir), device)?;
+    println!("model: embedded default ({dir})");
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut data = fit_samples(&sam, &args.data, args.images, args.seed)?;
@@ -109,7 +118,7 @@ pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()>
                 epoch.shuffle(&mut rng);
                 order.extend(epoch);
             }
-            let config = VarianceNetConfig::for_sam(&sam);
+            let config = VarianceNetConfig::for_model(sam.model());
             A::seed(device, args.seed);
             let net = VarianceNet::<A>::new(&config, device);
             let train = VarianceTrainConfig {

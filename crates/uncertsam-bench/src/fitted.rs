@@ -18,7 +18,7 @@ use uncertsam_estimate::{
 
 use crate::args::{BenchArgs, PromptKind};
 use crate::fit_cache::FitCache;
-use crate::inputs::{project_root, prompt_rows, uses_embedded_model};
+use crate::inputs::{embedded_dir, project_root, prompt_rows, uses_embedded_model};
 
 /// Clean training images the benchmark fits Laplace on when no fitted posterior is embedded
 /// (`--quick`: [`QUICK_FIT_IMAGES`]).
@@ -75,9 +75,10 @@ pub fn fit_samples<'a, B: Backend>(
     }))
 }
 
-/// The fixture directory of a fitted estimator of the embedded default model.
-pub fn default_fitted_dir(name: &str) -> PathBuf {
-    project_root().join("fixtures/default").join(name)
+/// The fixture directory of a fitted estimator of the run's embedded default model
+/// (`fixtures/default/<name>` or `fixtures/default-sam2/<name>`); `None` for another model.
+pub fn default_fitted_dir(args: &BenchArgs, name: &str) -> Option<PathBuf> {
+    embedded_dir(args).map(|d| d.join(name))
 }
 
 /// Whether building `args.estimators` fits a Laplace posterior on `--data` (a `laplace*`
@@ -85,10 +86,8 @@ pub fn default_fitted_dir(name: &str) -> PathBuf {
 pub fn fits_on_data(args: &BenchArgs) -> bool {
     args.estimators.iter().any(|e| {
         e.starts_with("laplace")
-            && !(uses_embedded_model(args)
-                && default_fitted_dir(e)
-                    .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
-                    .exists())
+            && !default_fitted_dir(args, e)
+                .is_some_and(|d| d.join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE).exists())
     })
 }
 
@@ -97,11 +96,11 @@ pub fn fits_on_data(args: &BenchArgs) -> bool {
 /// embedded model.
 fn embedded_laplace(args: &BenchArgs, config: &LaplaceConfig) -> Option<PathBuf> {
     let name = preset_laplace_name(config)?;
-    let dir = default_fitted_dir(name);
+    let dir = default_fitted_dir(args, name)?;
     let fitted = dir
         .join(uncertsam_estimate::LAPLACE_ESTIMATOR_FILE)
         .exists();
-    (uses_embedded_model(args) && fitted).then_some(dir)
+    fitted.then_some(dir)
 }
 
 /// `laplace_probit` / `laplace_paper` for the posteriors of those presets (any predictive).
@@ -158,10 +157,11 @@ pub fn resolve<B: Backend>(
     })
 }
 
-/// The embedded default's ensemble members (`fixtures/default/ensemble/*.safetensors`), when
-/// the run uses that model.
+/// The embedded default's ensemble members (`<embedded>/ensemble/*.safetensors`), when the run
+/// uses an embedded model.
 fn ensemble_members(args: &BenchArgs) -> Option<Vec<PathBuf>> {
-    let dir = project_root().join("fixtures/default/ensemble");
+    let dir = default_fitted_dir(args, "ensemble")
+        .unwrap_or_else(|| project_root().join("fixtures/default/ensemble"));
     let mut members: Vec<PathBuf> = std::fs::read_dir(&dir)
         .map(|rd| {
             rd.filter_map(|e| e.ok())
@@ -181,10 +181,11 @@ fn ensemble_members(args: &BenchArgs) -> Option<Vec<PathBuf>> {
     Some(members)
 }
 
-/// `fixtures/default/variance_net/` for the embedded model, if it was trained (`uncertsam fit
+/// `<embedded>/variance_net/` for an embedded model, if it was trained (`uncertsam fit
 /// --estimator variance_net`).
 fn variance_net_dir(args: &BenchArgs) -> Option<PathBuf> {
-    let dir = default_fitted_dir("variance_net");
+    let dir = default_fitted_dir(args, "variance_net")
+        .unwrap_or_else(|| project_root().join("fixtures/default/variance_net"));
     if !uses_embedded_model(args) || !dir.join("variance_net.json").exists() {
         args.note(format_args!(
             "skipping `variance_net`: no trained head for this model in {}",

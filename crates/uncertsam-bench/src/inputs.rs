@@ -18,10 +18,26 @@ pub fn project_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// Whether the run uses the embedded default (no `--checkpoint`, no `--random-init`), whose
-/// fitted files (`fixtures/default/{ensemble,fusion,laplace_*,variance_net}`) then apply.
+/// The `--model` name of the embedded SAM 2 default (`fixtures/default-sam2`).
+pub const EMBEDDED_SAM2: &str = "sam2";
+
+/// The directory of the embedded default the run uses (no `--checkpoint`, no
+/// `--random-init`): `fixtures/default` (SAM v1), or `fixtures/default-sam2` with `--model
+/// sam2`. Its fitted files (`{ensemble,fusion,laplace_*,variance_net}`) then apply.
+pub fn embedded_dir(args: &BenchArgs) -> Option<PathBuf> {
+    if args.checkpoint.is_some() || args.random_init {
+        return None;
+    }
+    match args.model.as_deref() {
+        None => Some(project_root().join("fixtures/default")),
+        Some(EMBEDDED_SAM2) => Some(project_root().join("fixtures/default-sam2")),
+        Some(_) => None,
+    }
+}
+
+/// Whether the run uses an embedded default ([`embedded_dir`]).
 pub fn uses_embedded_model(args: &BenchArgs) -> bool {
-    args.checkpoint.is_none() && !args.random_init
+    embedded_dir(args).is_some()
 }
 
 /// The `--model` geometry: a preset name or a config.json path.
@@ -57,14 +73,38 @@ pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(A
         let sam = AnySam::new(&model_config(name)?, device)?;
         return Ok((sam, format!("random init ({name}, seed {})", args.seed)));
     }
+    if args.model.as_deref() == Some(EMBEDDED_SAM2) {
+        let dir = project_root().join("fixtures/default-sam2");
+        let sam = load_embedded_dir(&dir, device)?;
+        return Ok((sam, "embedded SAM 2 default (fixtures/default-sam2)".into()));
+    }
     if let Some(name) = &args.model {
         bail!(
             "--model `{name}` without weights: pass --checkpoint <official checkpoint> to load \
-             them, or --random-init for random weights (smoke tests only)"
+             them, --random-init for random weights (smoke tests only), or `--model sam2` for \
+             the embedded SAM 2 default"
         );
     }
     let (sam, what) = load_embedded_model(device)?;
     Ok((AnySam::Sam(sam), what))
+}
+
+/// Loads an embedded default of either family from `dir` (`config.json` and
+/// `sam.safetensors`).
+pub fn load_embedded_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<AnySam<B>> {
+    let cfg_path = dir.join("config.json");
+    let text = std::fs::read_to_string(&cfg_path).with_context(|| {
+        format!(
+            "reading {} (train the embedded default with `cargo xtask train`)",
+            cfg_path.display()
+        )
+    })?;
+    let config =
+        AnyConfig::from_json(&text).with_context(|| format!("parsing {}", cfg_path.display()))?;
+    let weights = dir.join("sam.safetensors");
+    AnySam::new(&config, device)?
+        .load_checkpoint(&weights)
+        .with_context(|| format!("loading {}", weights.display()))
 }
 
 /// Loads the embedded default model (`fixtures/default`), or the random-weight parity model if

@@ -37,6 +37,7 @@ pub mod refine_rows;
 pub mod registry;
 pub mod report;
 pub mod results;
+pub mod results_sam2;
 pub mod run;
 pub mod run_lock;
 #[cfg(feature = "serve")]

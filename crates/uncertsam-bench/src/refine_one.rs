@@ -86,6 +86,13 @@ pub fn refine_estimate<B: Backend>(
     };
     let prompts = PromptBatch::new().with_row(row.clone());
     let key = uncertsam_data::SampleSeed::image(seed, "predict", 0).key("refine");
-    let out = refiner.refine(sam.model(), &encoded.embedding, &prompts, &first, gt.as_deref(), key)?;
+    let out = refiner.refine(
+        sam.model(),
+        &encoded.embedding,
+        &prompts,
+        &first,
+        gt.as_deref(),
+        key,
+    )?;
     Ok((out.logits, out.uncertainty))
 }

@@ -21,7 +21,7 @@ use uncertsam_sam::frame::to_host;
 use uncertsam_sam::{Embedding, PromptBatch, SamModel};
 
 use crate::args::BenchArgs;
-use crate::inputs::{project_root, uses_embedded_model};
+use crate::inputs::embedded_dir;
 use crate::parts::{RefinePart, RefineRow};
 use crate::refine_args::{estimator_matches, selected_variants};
 
@@ -32,13 +32,12 @@ pub struct RefinePlan<B: Backend> {
     pub skipped: Vec<String>,
 }
 
-/// The fusion weights directory: `--fusion`, else `fixtures/default/fusion` for the embedded
-/// model; `None` for another model (`--checkpoint`, `--random-init`) without `--fusion`.
+/// The fusion weights directory: `--fusion`, else `<embedded>/fusion` for an embedded model;
+/// `None` for another model (`--checkpoint`, `--random-init`) without `--fusion`.
 pub fn fusion_dir(args: &BenchArgs) -> Option<PathBuf> {
     match &args.refine.fusion {
         Some(d) => Some(d.clone()),
-        None if uses_embedded_model(args) => Some(project_root().join("fixtures/default/fusion")),
-        None => None,
+        None => embedded_dir(args).map(|d| d.join("fusion")),
     }
 }
 

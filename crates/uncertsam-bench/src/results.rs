@@ -1,5 +1,6 @@
 //! `docs/results.md`: the embedded default's benchmark table, rebuilt from a finished run by
-//! `cargo xtask results` (which runs the default benchmark first).
+//! `cargo xtask results` (which runs the default benchmark first), followed by the embedded
+//! SAM 2's ([`crate::results_sam2`]) when that run is given.
 //!
 //! The page is made only of files the run and the training wrote: the model's manifest
 //! (`fixtures/default/manifest.json`), the run's `run.json` and `summary.md`, and two of its
@@ -29,8 +30,14 @@ pub struct RunInfo<'a> {
     pub threads: usize,
 }
 
-/// Writes `doc` (for example `docs/results.md`) from the finished run in `run_dir`.
-pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Result<()> {
+/// Writes `doc` (for example `docs/results.md`) from the finished run in `run_dir` and, when
+/// given, the embedded SAM 2's run `sam2_run`.
+pub fn write_results_doc(
+    run_dir: &Path,
+    sam2_run: Option<&Path>,
+    doc: &Path,
+    info: &RunInfo<'_>,
+) -> Result<()> {
     let read =
         |p: &Path| std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()));
     let summary = read(&run_dir.join("summary.md"))?;
@@ -92,17 +99,7 @@ pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Resu
             );
             stage = &init["manifest"];
         }
-        md.push_str("| split | masks | box-prompt IoU |\n|---|---|---|\n");
-        for s in m["box_iou"].as_array().into_iter().flatten() {
-            let _ = writeln!(
-                md,
-                "| {}/{} | {} | {:.3} |",
-                s["dataset"].as_str().unwrap_or("?"),
-                s["split"].as_str().unwrap_or("?"),
-                s["masks"],
-                s["mean_iou"].as_f64().unwrap_or(f64::NAN)
-            );
-        }
+        md.push_str(&crate::results_sam2::model_table(m));
     }
     let doc_dir = doc.parent().context("--doc has no parent directory")?;
     let mut shown = Vec::new();
@@ -125,6 +122,10 @@ pub fn write_results_doc(run_dir: &Path, doc: &Path, info: &RunInfo<'_>) -> Resu
         .strip_prefix("# Benchmark summary\n")
         .unwrap_or(&summary);
     md.push_str(body.trim_start());
+    if let Some(sam2_run) = sam2_run {
+        let manifest = crate::inputs::project_root().join("fixtures/default-sam2/manifest.json");
+        md.push_str(&crate::results_sam2::section(run_dir, sam2_run, &manifest)?);
+    }
     write_atomic(doc, md.as_bytes())
 }
 
@@ -154,7 +155,7 @@ mod tests {
             wall_s: 12.0,
             threads: 2,
         };
-        write_results_doc(&run, &doc, &info).expect("doc");
+        write_results_doc(&run, None, &doc, &info).expect("doc");
         let text = std::fs::read_to_string(&doc).expect("read");
         assert!(text.contains("`cargo xtask results`"), "{text}");
         assert!(text.contains("## Synth-Clean\n| a |"), "{text}");
@@ -174,8 +175,13 @@ mod tests {
             wall_s: 0.0,
             threads: 1,
         };
-        let err = write_results_doc(&dir.path().join("nope"), &dir.path().join("r.md"), &info)
-            .expect_err("missing");
+        let err = write_results_doc(
+            &dir.path().join("nope"),
+            None,
+            &dir.path().join("r.md"),
+            &info,
+        )
+        .expect_err("missing");
         assert!(format!("{err:#}").contains("summary.md"), "{err:#}");
     }
 }

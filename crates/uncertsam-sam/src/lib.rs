@@ -67,7 +67,7 @@ pub use sam::{Decoded, ImageEmbedding, ImageEncoder, Sam};
 pub use sam2::preprocess::{sam2_model_input, sam2_transform_point};
 pub use sam2::sam2::{
     LAPLACE_LAYER as SAM2_LAPLACE_LAYER, NO_OBJ_SCORE, Sam2, Sam2Decoded, Sam2Embedding, Sam2Heads,
-    select_outputs as sam2_select_outputs,
+    select_outputs as sam2_select_outputs, select_train_outputs as sam2_select_train_outputs,
 };
 pub use sam2::{HieraConfig, Sam2Config};
 pub use stable_header::sort_safetensors_header;

@@ -7,9 +7,14 @@ use crate::finetune::FinetuneSpec;
 /// Command-line arguments of `uncertsam train` (`cargo xtask train`).
 #[derive(Clone, Debug, clap::Args)]
 pub struct TrainArgs {
-    /// Output directory for `sam.safetensors`, `config.json`, `ensemble/` and `manifest.json`.
-    #[arg(long, default_value = "fixtures/default")]
-    pub out: PathBuf,
+    /// The model family: `sam` (SAM v1, the default) or `sam2` (a tiny SAM 2, see
+    /// `default_sam2_geometry`).
+    #[arg(long, default_value = "sam", value_parser = ["sam", "sam2"])]
+    pub model: String,
+    /// Output directory for `sam.safetensors`, `config.json`, `ensemble/` and `manifest.json`
+    /// (default `fixtures/default`, `fixtures/default-sam2` with `--model sam2`).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
     /// Root of the synthetic benchmark (a cache); generated there (default `SynthConfig`) when
     /// absent.
     #[arg(long, default_value = "target/synth")]
@@ -47,7 +52,8 @@ pub struct TrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
-    /// A JSON `SamConfig` to train instead of the default geometry.
+    /// A JSON geometry (`SamConfig`, or `Sam2Config` with `--model sam2`) to train instead of
+    /// the default.
     #[arg(long)]
     pub geometry: Option<PathBuf>,
     /// Smoke run: a tiny generated dataset (when `--data` is absent), 4 training images, few
@@ -59,7 +65,8 @@ pub struct TrainArgs {
 impl Default for TrainArgs {
     fn default() -> Self {
         Self {
-            out: "fixtures/default".into(),
+            model: "sam".into(),
+            out: None,
             data: "target/synth".into(),
             seed: 0,
             epochs: None,
@@ -73,5 +80,18 @@ impl Default for TrainArgs {
             geometry: None,
             quick: false,
         }
+    }
+}
+
+impl TrainArgs {
+    /// `--out`, else the embedded default's directory of family `model` (`sam`, `sam2`).
+    pub fn out_dir(&self, model: &str) -> PathBuf {
+        self.out.clone().unwrap_or_else(|| {
+            if model == "sam2" {
+                "fixtures/default-sam2".into()
+            } else {
+                "fixtures/default".into()
+            }
+        })
     }
 }

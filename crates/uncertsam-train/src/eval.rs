@@ -4,7 +4,7 @@ use std::path::Path;
 
 use serde::Serialize;
 use uncertsam_data::prompts;
-use uncertsam_sam::{PromptBatch, Sam};
+use uncertsam_sam::{PromptBatch, SamModel};
 
 use crate::data::load_split;
 use burn::prelude::Backend;
@@ -27,9 +27,10 @@ pub struct SplitIou {
     pub member_iou: Vec<f64>,
 }
 
-/// Per-mask box IoUs of `models[j]` on one image embedded by `models[0]`'s encoder.
+/// Per-mask box IoUs of `models[j]` on one image embedded by `models[0]`'s encoder (either
+/// family; members share the main model's embedding).
 fn image_ious<B: Backend>(
-    models: &[&Sam<B>],
+    models: &[SamModel<'_, B>],
     image: &image::RgbImage,
     masks: &[uncertsam_data::Mask],
 ) -> anyhow::Result<Vec<Vec<f64>>> {
@@ -41,7 +42,7 @@ fn image_ious<B: Backend>(
     }
     let mut out = Vec::with_capacity(models.len());
     for model in models {
-        let prompts = batch.build(*model, &emb)?;
+        let prompts = model.prompts(&batch, &emb)?;
         let decoded = model.decode(&emb, &prompts, false)?;
         let logits = model.postprocess(decoded.low_res_logits, &emb);
         let [_, _, h, w] = logits.dims();
@@ -62,15 +63,17 @@ fn image_ious<B: Backend>(
 /// Box-prompt mean IoU of the main model (and of each member) on `<root>/<dataset>/<split>`,
 /// on at most `limit` images.
 pub fn eval_split<B: Backend>(
-    main: &Sam<B>,
-    members: &[Sam<B>],
+    main: SamModel<'_, B>,
+    members: &[SamModel<'_, B>],
     root: &Path,
     dataset: &str,
     split: &str,
     limit: Option<usize>,
 ) -> anyhow::Result<SplitIou> {
     let images = load_split(root, dataset, split, limit)?;
-    let models: Vec<&Sam<B>> = std::iter::once(main).chain(members).collect();
+    let models: Vec<SamModel<'_, B>> = std::iter::once(main)
+        .chain(members.iter().copied())
+        .collect();
     let mut sums = vec![0f64; models.len()];
     let mut masks = 0;
     for item in &images {

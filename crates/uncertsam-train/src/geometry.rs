@@ -1,6 +1,7 @@
-//! The geometry of the embedded default model: a tiny SAM v1 for 256 x 256 images.
+//! The geometries of the embedded defaults: a tiny SAM v1 and a tiny SAM 2, both for 256 x 256
+//! images.
 
-use uncertsam_sam::SamConfig;
+use uncertsam_sam::{HieraConfig, Sam2Config, SamConfig};
 
 /// The tiny SAM the trainer builds: 256 px input, patch 16 (a 16 x 16 embedding grid and
 /// 64 x 64 low-resolution logits), a ViT of width 64 and depth 4 (windows of 8 in blocks 0 and 2,
@@ -34,10 +35,35 @@ pub fn default_geometry() -> SamConfig {
     }
 }
 
+/// The tiny SAM 2 the trainer builds (`--model sam2`): 256 px input (a 16 x 16 embedding grid
+/// and 64 x 64 low-resolution logits, as the SAM v1 default), a Hiera trunk of width 16 doubling
+/// per stage (16, 32, 64, 128; heads 1, 2, 4, 8), stages of 1, 1, 2, 1 blocks with windows
+/// 8, 4, 8, 4 and global attention in block 3 (stage 3, like the official models' global
+/// blocks), three query-pooling stages; the official FPN neck at `d_model` 64 (top-down levels
+/// 2 and 3, scalp 1) and the official SAM 2 prompt encoder and mask decoder at that width
+/// (object-score head, high-resolution features, 3 multimask tokens plus the single-mask token,
+/// the fixed MLP 2048 / 8 heads of `_build_sam_heads`).
+pub fn default_sam2_geometry() -> Sam2Config {
+    let mut config = Sam2Config::tiny();
+    config.image_size = 256;
+    config.d_model = 64;
+    config.hiera = HieraConfig {
+        embed_dim: 16,
+        num_heads: 1,
+        stages: vec![1, 1, 2, 1],
+        global_att_blocks: vec![3],
+        window_spec: vec![8, 4, 8, 4],
+        window_pos_embed_bkg_spatial_size: [7, 7],
+        ..config.hiera
+    };
+    config
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
-    fn default_geometry_is_consistent() {
+    fn default_geometries_are_consistent() {
         assert_eq!(super::default_geometry().validate(), Ok(()));
+        assert_eq!(super::default_sam2_geometry().validate(), Ok(()));
     }
 }

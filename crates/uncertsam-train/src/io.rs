@@ -3,9 +3,6 @@
 use std::path::Path;
 
 use anyhow::Context as _;
-use uncertsam_sam::Sam;
-
-use burn::prelude::Backend;
 
 /// Writes `bytes` to `path` atomically.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -19,11 +16,13 @@ pub fn write_json(path: &Path, value: &impl serde::Serialize) -> anyhow::Result<
     write_atomic(path, text.as_bytes())
 }
 
-/// Saves `model` with `Sam::save_safetensors` (official key names) atomically.
-pub fn save_model<B: Backend>(model: &Sam<B>, path: &Path) -> anyhow::Result<()> {
+/// Writes a file atomically through `save`, which writes the temporary path it is given
+/// (a model's `save_safetensors`).
+pub fn save_with(
+    path: &Path,
+    save: impl FnOnce(&Path) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     let tmp = uncertsam_data::atomic::prepare(path)?;
-    model
-        .save_safetensors(&tmp)
-        .with_context(|| format!("saving {}", tmp.display()))?;
+    save(&tmp).with_context(|| format!("saving {}", tmp.display()))?;
     Ok(uncertsam_data::atomic::commit(&tmp, path)?)
 }

@@ -1,5 +1,6 @@
 //! Trains the tiny SAM shipped as the embedded default (`fixtures/default/`), and its
-//! deep-ensemble members, from scratch on the procedural benchmark (`uncertsam_data::synth`).
+//! deep-ensemble members, from scratch on the procedural benchmark (`uncertsam_data::synth`);
+//! with `--model sam2`, a tiny SAM 2 the same way (`fixtures/default-sam2/`, see **SAM 2**).
 //!
 //! No pretrained SAM can be downloaded here, so [`run`] trains a small SAM v1 (geometry:
 //! [`default_geometry`]) with burn autodiff on the CPU:
@@ -45,6 +46,15 @@
 //! - **Evaluation**: box-prompt (tight box) mean IoU over masks at the original resolution
 //!   (`postprocess`, logits > 0) on `Synth-Clean/test` and every shifted `test` split.
 //!
+//! **SAM 2** ([`run_sam2`], [`Sam2Family`]): the geometry is [`default_sam2_geometry`] (a
+//! small Hiera trunk, the official FPN neck, SAM 2 prompt encoder and mask decoder); the stages,
+//! data, prompts, optimiser, ensemble and evaluation are the ones above, run by the same
+//! [`run_family`]. Each step decodes as `SAM2Train` does in training (token 0 or the multimask
+//! tokens, NO_OBJ masking, the corrective call's mask prompt clamped to [-32, 32]) and is
+//! scored by SAM 2's own loss, `MultiStepMultiMasksAndIous` (`uncertsam_sam::sam2::loss`,
+//! parity-tested), the three calls as three prediction steps ([`sam2_step`]). Ensemble members
+//! also redraw the object-score head.
+//!
 //! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha
 //! streams seeded by `--seed`, saving and reloading a model is exact, and one seed gives the same
 //! weights, byte for byte, on one machine (tested: two runs, and a chain of `--init` runs
@@ -62,17 +72,21 @@
 pub mod args;
 pub mod data;
 pub mod eval;
+pub mod family;
 pub mod finetune;
 mod geometry;
 pub mod init;
 pub mod io;
 pub mod manifest;
+pub mod sam2_step;
 pub mod stages;
 pub mod synth_data;
 pub mod train;
+pub mod train_loop;
 
 pub use args::TrainArgs;
+pub use family::{Sam2Family, SamV1, TrainFamily};
 pub use finetune::{DEFAULT_FINETUNE, FinetuneSpec};
-pub use geometry::default_geometry;
+pub use geometry::{default_geometry, default_sam2_geometry};
 pub use manifest::Manifest;
-pub use stages::{FINETUNE_SEED_OFFSET, TrainReport, run};
+pub use stages::{FINETUNE_SEED_OFFSET, TrainReport, run, run_family, run_sam2};

@@ -12,7 +12,7 @@ use crate::train::{Curve, OptimSettings};
 
 /// `manifest.json`: how the weights were made and how well they do.
 #[derive(Clone, Debug, Serialize)]
-pub struct Manifest {
+pub struct Manifest<G = SamConfig> {
     /// The command line that produced the files, the program by its file name (the path of
     /// the build directory says nothing about how the files were made).
     pub command: String,
@@ -22,8 +22,11 @@ pub struct Manifest {
     pub quick: bool,
     /// Benchmark root and its `synth-config.json`.
     pub data: DataInfo,
+    /// The model family (`sam`, `sam2`); absent for SAM v1 manifests written before SAM 2.
+    #[serde(skip_serializing_if = "is_sam")]
+    pub model: &'static str,
     /// The model geometry (also in `config.json`).
-    pub geometry: SamConfig,
+    pub geometry: G,
     /// Number of parameters of one model.
     pub parameters: usize,
     /// Main-model training (`None` when it started from `--init`).
@@ -45,6 +48,10 @@ pub struct Manifest {
     pub versions: Versions,
     /// Files written, relative to the output directory, with their sizes in bytes.
     pub files: Vec<(String, u64)>,
+}
+
+fn is_sam(model: &&'static str) -> bool {
+    *model == "sam"
 }
 
 /// The checkpoint a run started from (`--init`).

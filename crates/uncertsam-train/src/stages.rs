@@ -1,35 +1,36 @@
-//! [`run`]: the stages of one training run (main model or `--init`, fine-tuning, ensemble,
-//! evaluation) and the files it writes, generic over the autodiff backend (the application
-//! crate names it).
+//! [`run_family`]: the stages of one training run (main model or `--init`, fine-tuning,
+//! ensemble, evaluation) and the files it writes, for either model family ([`TrainFamily`];
+//! [`run`] is SAM v1's, [`run_sam2`] SAM 2's), generic over the autodiff backend (the
+//! application crate names it).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::Context as _;
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use uncertsam_data::synth::Condition;
-use uncertsam_sam::{Sam, SamConfig};
+use uncertsam_sam::{Sam, Sam2};
 
 use crate::args::TrainArgs;
 use crate::eval::eval_split;
+use crate::family::{Inner, Sam2Family, SamV1, TrainFamily};
 use crate::finetune::{DEFAULT_FINETUNE, FinetuneSpec};
-use crate::geometry::default_geometry;
 use crate::init::{PeRule, init_weights};
 use crate::manifest::{DataInfo, Manifest, Stage, Versions, WallTime, command_line, init_info};
 use crate::synth_data::ensure_data;
-use crate::train::{Embeddings, OptimSettings, precompute_embeddings, to_inference, train_loop};
-use crate::{data, init, io};
+use crate::train::OptimSettings;
+use crate::train_loop::{Embeddings, precompute_embeddings, train_loop};
+use crate::{data, io};
 
 /// What [`run`] returns: the manifest, the trained main model and the output directory.
 #[derive(Debug)]
-pub struct TrainReport<B: Backend> {
+pub struct TrainReport<M, G = uncertsam_sam::SamConfig> {
     /// The manifest as written to `manifest.json`.
-    pub manifest: Manifest,
+    pub manifest: Manifest<G>,
     /// The trained main model, on the inference backend.
-    pub model: Sam<B>,
+    pub model: M,
     /// Ensemble members, in order.
-    pub members: Vec<Sam<B>>,
+    pub members: Vec<M>,
     /// The output directory.
     pub out: PathBuf,
 }
@@ -37,16 +38,31 @@ pub struct TrainReport<B: Backend> {
 /// Added to `--seed` for the fine-tuning stage's data order, flips and prompts.
 pub const FINETUNE_SEED_OFFSET: u64 = 500;
 
-fn count_params<B: Backend>(model: &Sam<B>) -> usize {
-    use burn::module::Module as _;
-    model.num_params()
-}
-
-/// Trains the main model and the ensemble, evaluates them and writes `args.out`.
+/// SAM v1's run (`uncertsam train`): [`run_family`] of [`SamV1`].
 pub fn run<A: AutodiffBackend>(
     args: &TrainArgs,
     device: &A::Device,
-) -> anyhow::Result<TrainReport<A::InnerBackend>> {
+) -> anyhow::Result<TrainReport<Sam<A::InnerBackend>>> {
+    run_family::<A, SamV1>(args, device)
+}
+
+/// SAM 2's run (`uncertsam train --model sam2`): [`run_family`] of [`Sam2Family`].
+pub fn run_sam2<A: AutodiffBackend>(
+    args: &TrainArgs,
+    device: &A::Device,
+) -> anyhow::Result<TrainReport<Sam2<A::InnerBackend>, uncertsam_sam::Sam2Config>> {
+    run_family::<A, Sam2Family>(args, device)
+}
+
+/// Trains the main model of family `F` and the ensemble, evaluates them and writes
+/// `args.out`.
+#[allow(clippy::too_many_lines)]
+pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
+    args: &TrainArgs,
+    device: &A::Device,
+) -> anyhow::Result<TrainReport<Inner<A, F>, F::Config>> {
+    use burn::module::{AutodiffModule as _, Module as _};
+    let out = &args.out_dir(F::NAME);
     let start = Instant::now();
     let quick = args.quick;
     let stages: Vec<FinetuneSpec> = match &args.finetune {
@@ -60,11 +76,11 @@ pub fn run<A: AutodiffBackend>(
         .fold(args.images.max(1), usize::max);
     ensure_data(&args.data, quick, needed)?;
     let geometry = match &args.geometry {
-        Some(p) => serde_json::from_str::<SamConfig>(
+        Some(p) => serde_json::from_str::<F::Config>(
             &std::fs::read_to_string(p).with_context(|| format!("reading {}", p.display()))?,
         )
         .with_context(|| format!("parsing {}", p.display()))?,
-        None => default_geometry(),
+        None => F::default_geometry(),
     };
     let limit = if quick { 4 } else { needed };
     let all = data::load_split(&args.data, "Synth-Clean", "train", Some(limit))?;
@@ -96,16 +112,15 @@ pub fn run<A: AutodiffBackend>(
     };
 
     // Main model: trained from scratch, or loaded from `--init`.
-    let model = Sam::<A>::new(&geometry, device)?;
     let (mut trained, stage, init) = match &args.init {
-        Some(path) => {
-            let model = model
-                .load_checkpoint(path)
-                .with_context(|| format!("loading --init {}", path.display()))?;
-            (init::trainable(model), None, Some(init_info(path)?))
-        }
+        Some(path) => (
+            F::load_trainable(&geometry, path, device)?,
+            None,
+            Some(init_info(path)?),
+        ),
         None => {
-            let (trained, curve) = train_loop(
+            let model = F::new_model(&geometry, device)?;
+            let (trained, curve) = train_loop::<A, F>(
                 init_weights(model, args.seed, PeRule::Draw),
                 images,
                 &Embeddings::Encoder,
@@ -138,7 +153,7 @@ pub fn run<A: AutodiffBackend>(
             ..settings.clone()
         };
         let seed = args.seed.wrapping_add(FINETUNE_SEED_OFFSET);
-        let (model, curve) = train_loop(
+        let (model, curve) = train_loop::<A, F>(
             trained,
             set,
             &Embeddings::Encoder,
@@ -161,10 +176,9 @@ pub fn run<A: AutodiffBackend>(
         });
     }
     let finetune_s: f64 = finetune.iter().map(|s| s.curve.seconds).sum();
-    let main = to_inference(&trained);
-    let out = &args.out;
-    io::save_model(&main, &out.join("sam.safetensors"))?;
-    io::write_json(&out.join("config.json"), &geometry)?;
+    let main = trained.valid();
+    F::save(&main, &out.join("sam.safetensors"))?;
+    io::write_json(&out.join("config.json"), &F::config_json(&geometry))?;
 
     // Ensemble members on the frozen encoder.
     let ens_start = Instant::now();
@@ -180,19 +194,11 @@ pub fn run<A: AutodiffBackend>(
     let mut members = Vec::new();
     let mut ensemble = Vec::new();
     if members_n > 0 {
-        let cache = precompute_embeddings(&main, images);
+        let cache = precompute_embeddings::<A, F>(&main, images);
         for i in 0..members_n {
             let seed = args.seed.wrapping_add(1000 * (i as u64 + 1));
-            let mut member = trained.clone();
-            let dec = &mut member.mask_decoder;
-            dec.output_hypernetworks_mlps = init_weights(
-                std::mem::take(&mut dec.output_hypernetworks_mlps),
-                seed,
-                PeRule::Keep,
-            );
-            dec.iou_prediction_head =
-                init_weights(dec.iou_prediction_head.clone(), seed ^ 0x5eed, PeRule::Keep);
-            let (member, curve) = train_loop(
+            let member = F::reinit_heads(trained.clone(), seed);
+            let (member, curve) = train_loop::<A, F>(
                 member,
                 images,
                 &Embeddings::Frozen(&cache),
@@ -200,8 +206,8 @@ pub fn run<A: AutodiffBackend>(
                 seed,
                 &format!("member {i}"),
             )?;
-            let member = to_inference(&member);
-            io::save_model(
+            let member = member.valid();
+            F::save(
                 &member,
                 &out.join("ensemble").join(format!("member_{i}.safetensors")),
             )?;
@@ -220,9 +226,10 @@ pub fn run<A: AutodiffBackend>(
     // Evaluation.
     let eval_start = Instant::now();
     let eval_limit = quick.then_some(2);
+    let member_views: Vec<_> = members.iter().map(F::view).collect();
     let mut box_iou = vec![eval_split(
-        &main,
-        &members,
+        F::view(&main),
+        &member_views,
         &args.data,
         "Synth-Clean",
         "test",
@@ -232,7 +239,12 @@ pub fn run<A: AutodiffBackend>(
         let name = c.dataset_name();
         if args.data.join(name).join("test").is_dir() {
             box_iou.push(eval_split(
-                &main, &members, &args.data, name, "test", eval_limit,
+                F::view(&main),
+                &member_views,
+                &args.data,
+                name,
+                "test",
+                eval_limit,
             )?);
         }
     }
@@ -253,8 +265,7 @@ pub fn run<A: AutodiffBackend>(
     let eval_s = eval_start.elapsed().as_secs_f64();
 
     // The saved checkpoint must load back.
-    Sam::<A::InnerBackend>::new(&geometry, device)?
-        .load_checkpoint(out.join("sam.safetensors"))
+    F::reload(&geometry, &out.join("sam.safetensors"), device)
         .context("reloading the saved checkpoint")?;
 
     let mut files = vec!["sam.safetensors".to_string(), "config.json".to_string()];
@@ -282,8 +293,9 @@ pub fn run<A: AutodiffBackend>(
             train_masks,
             synth_config,
         },
+        model: F::NAME,
         geometry: geometry.clone(),
-        parameters: count_params(&main),
+        parameters: main.num_params(),
         train: stage,
         init,
         finetune,

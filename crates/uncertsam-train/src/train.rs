@@ -1,23 +1,14 @@
-//! The training loops: the whole model end to end, and decoder-only ensemble members on the
-//! frozen encoder's precomputed embeddings.
+//! What every training loop shares (optimiser settings, the loss curve, low-resolution targets,
+//! prompt batching) and the SAM v1 step loss ([`step_loss`]; SAM 2's is [`crate::sam2_step`],
+//! the loop of either family [`crate::train_loop`]).
 
-use std::time::Instant;
-
-use burn::module::AutodiffModule;
-use burn::optim::grad_clipping::GradientClippingConfig;
-use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
-use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
-use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::Rng;
 use rand_chacha::ChaCha8Rng;
-use uncertsam_sam::{ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam, preprocess_shape};
+use uncertsam_sam::{Embedding, ImageEmbedding, PromptBatch, PromptRow, Prompts, Sam};
 
-use crate::data::{
-    ClickGrid, FLIPS, Flip, TrainImage, box_prompts, corrective_clicks, flipped, point_prompts,
-};
+use crate::data::{ClickGrid, TrainImage, box_prompts, corrective_clicks, point_prompts};
 use uncertsam_sam::loss::{iou_loss, mask_loss, mask_terms};
 
 /// Optimiser settings shared by both loops.
@@ -99,7 +90,7 @@ pub fn low_res_targets(
 }
 
 /// Concatenates per-image prompts (same structure) into one decoder batch.
-fn cat_prompts<A: AutodiffBackend>(parts: Vec<Prompts<A>>) -> Prompts<A> {
+pub(crate) fn cat_prompts<A: AutodiffBackend>(parts: Vec<Prompts<A>>) -> Prompts<A> {
     let mut points = Vec::new();
     let mut labels = Vec::new();
     let mut boxes = Vec::new();
@@ -127,9 +118,9 @@ fn cat_prompts<A: AutodiffBackend>(parts: Vec<Prompts<A>>) -> Prompts<A> {
 /// (token 0), a point call with `n` points per mask (`n` in 1..=3 drawn per step; for one
 /// point the min-loss of the three multimask tokens, else token 0) and a corrective call (the
 /// box, clicks on the box call's errors and / or its logits as mask prompt; token 0), averaged.
-fn step_loss<A: AutodiffBackend>(
+pub(crate) fn step_loss<A: AutodiffBackend>(
     model: &Sam<A>,
-    embs: &[ImageEmbedding<A>],
+    embs: &[Embedding<A>],
     items: &[&TrainImage],
     rng: &mut ChaCha8Rng,
 ) -> anyhow::Result<Tensor<A, 1>> {
@@ -234,131 +225,4 @@ fn step_loss<A: AutodiffBackend>(
         per_token.mean() + iou
     };
     Ok((box_loss + point_loss + fix_loss) / 3.0)
-}
-
-/// Where image embeddings come from during training.
-pub enum Embeddings<'a, B: Backend> {
-    /// Run the (trainable) encoder on every step.
-    Encoder,
-    /// Precomputed by the frozen encoder: `cache[image][flip]`.
-    Frozen(&'a [Vec<Tensor<B, 4>>]),
-}
-
-fn embed_batch<A: AutodiffBackend>(
-    model: &Sam<A>,
-    items: &[(usize, Flip, TrainImage)],
-    source: &Embeddings<'_, A::InnerBackend>,
-) -> Vec<ImageEmbedding<A>> {
-    match source {
-        Embeddings::Encoder => {
-            let images: Vec<&RgbImage> = items.iter().map(|(_, _, it)| &it.image).collect();
-            model.embed_many(&images, images.len())
-        }
-        Embeddings::Frozen(cache) => items
-            .iter()
-            .map(|(i, f, it)| {
-                let [h, w] = [it.image.height() as usize, it.image.width() as usize];
-                ImageEmbedding {
-                    embeddings: Tensor::from_inner(cache[*i][*f as usize].clone()),
-                    input_size: preprocess_shape(h, w, model.config().img_size),
-                    original_size: [h, w],
-                }
-            })
-            .collect(),
-    }
-}
-
-/// Trains `model` on `images` with random flips and the box / point prompt mix; `label` names
-/// the progress bar. Returns the trained model and its loss curve.
-pub fn train_loop<A: AutodiffBackend>(
-    mut model: Sam<A>,
-    images: &[TrainImage],
-    source: &Embeddings<'_, A::InnerBackend>,
-    settings: &OptimSettings,
-    seed: u64,
-    label: &str,
-) -> anyhow::Result<(Sam<A>, Curve)> {
-    let start = Instant::now();
-    let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let mut optim = AdamWConfig::new()
-        .with_weight_decay(settings.weight_decay)
-        .with_grad_clipping(Some(GradientClippingConfig::Norm(settings.grad_clip_norm)))
-        .init::<A, Sam<A>>();
-    let per_epoch = images.len().div_ceil(settings.batch_images.max(1));
-    let total = per_epoch * settings.epochs;
-    let bar = ProgressBar::new(total as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} steps, eta {eta} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.set_prefix(label.to_owned());
-    let mut curve = Curve::default();
-    let mut step = 0;
-    for epoch in 0..settings.epochs {
-        let mut order: Vec<usize> = (0..images.len()).collect();
-        order.shuffle(&mut rng);
-        let mut epoch_loss = 0.0;
-        for chunk in order.chunks(settings.batch_images.max(1)) {
-            let items: Vec<(usize, Flip, TrainImage)> = chunk
-                .iter()
-                .map(|&i| {
-                    let f: Flip = rng.random_range(0..FLIPS);
-                    (i, f, flipped(&images[i], f))
-                })
-                .collect();
-            let embs = embed_batch(&model, &items, source);
-            let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
-            let loss = step_loss(&model, &embs, &refs, &mut rng)?;
-            let value: f32 = loss.clone().into_scalar().elem();
-            anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
-            model = optim.step(settings.lr_at(step, total), model, grads);
-            epoch_loss += f64::from(value) * chunk.len() as f64;
-            step += 1;
-            bar.inc(1);
-            bar.set_message(format!("epoch {} loss {value:.4}", epoch + 1));
-        }
-        let mean = epoch_loss / images.len() as f64;
-        curve.loss_per_epoch.push(mean);
-        bar.println(format!(
-            "{label}: epoch {}/{} loss {mean:.4} ({:.0} s)",
-            epoch + 1,
-            settings.epochs,
-            start.elapsed().as_secs_f64()
-        ));
-        if bar.is_hidden() {
-            eprintln!(
-                "{label}: epoch {}/{} loss {mean:.4} ({:.0} s)",
-                epoch + 1,
-                settings.epochs,
-                start.elapsed().as_secs_f64()
-            );
-        }
-    }
-    bar.finish_and_clear();
-    curve.steps = step;
-    curve.seconds = start.elapsed().as_secs_f64();
-    Ok((model, curve))
-}
-
-/// Embeddings of every image under every flip, from the frozen encoder of `model`.
-pub fn precompute_embeddings<B: Backend>(
-    model: &Sam<B>,
-    images: &[TrainImage],
-) -> Vec<Vec<Tensor<B, 4>>> {
-    images
-        .iter()
-        .map(|it| {
-            (0..FLIPS)
-                .map(|f| model.embed(&flipped(it, f).image).embeddings)
-                .collect()
-        })
-        .collect()
-}
-
-/// The inference copy of a training model.
-pub fn to_inference<A: AutodiffBackend>(model: &Sam<A>) -> Sam<A::InnerBackend> {
-    model.valid()
 }

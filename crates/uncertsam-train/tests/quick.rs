@@ -9,7 +9,7 @@ use uncertsam_train::TrainArgs;
 
 type Cpu = burn::backend::NdArray<f32>;
 
-fn run(args: &TrainArgs) -> anyhow::Result<uncertsam_train::TrainReport<Cpu>> {
+fn run(args: &TrainArgs) -> anyhow::Result<uncertsam_train::TrainReport<Sam<Cpu>>> {
     uncertsam_train::run::<burn::backend::Autodiff<Cpu>>(args, &Default::default())
 }
 
@@ -33,7 +33,7 @@ fn box_logits(sam: &Sam<Cpu>, data: &std::path::Path) -> Vec<f32> {
 fn quick_training_learns_and_its_checkpoint_reloads() {
     let dir = tempfile::tempdir().expect("tempdir");
     let args = TrainArgs {
-        out: dir.path().join("out"),
+        out: Some(dir.path().join("out")),
         data: dir.path().join("data"),
         epochs: Some(4),
         ensemble_members: 1,
@@ -50,7 +50,7 @@ fn quick_training_learns_and_its_checkpoint_reloads() {
         .loss_per_epoch;
     assert_eq!(losses.len(), 4);
     assert!(losses[3] < losses[0], "loss did not decrease: {losses:?}");
-    let out = &args.out;
+    let out = &args.out_dir("sam");
     for f in [
         "sam.safetensors",
         "config.json",
@@ -113,7 +113,7 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
     use sha2::Digest as _;
     let dir = tempfile::tempdir().expect("tempdir");
     let first = TrainArgs {
-        out: dir.path().join("first"),
+        out: Some(dir.path().join("first")),
         data: dir.path().join("data"),
         epochs: Some(1),
         ensemble_members: 0,
@@ -121,12 +121,12 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
         ..TrainArgs::default()
     };
     let base = run(&first).expect("first run");
-    let init = first.out.join("sam.safetensors");
+    let init = first.out_dir("sam").join("sam.safetensors");
     let base_logits = box_logits(&base.model, &first.data);
 
     // From --init with no fine-tuning: the saved model is the loaded one.
     let copy = TrainArgs {
-        out: dir.path().join("copy"),
+        out: Some(dir.path().join("copy")),
         init: Some(init.clone()),
         finetune: Some(Vec::new()),
         ..first.clone()
@@ -151,7 +151,7 @@ fn init_keeps_fine_tunes_and_records_a_saved_model() {
 
     // One fine-tuning epoch moves the weights but not the frozen random-Fourier matrix.
     let tune = TrainArgs {
-        out: dir.path().join("tune"),
+        out: Some(dir.path().join("tune")),
         finetune: Some(vec!["1x4@1e-3".parse().expect("spec")]),
         ..copy
     };
@@ -181,25 +181,25 @@ fn a_chain_of_init_runs_equals_one_run_with_all_stages() {
         ..TrainArgs::default()
     };
     let all_stages = TrainArgs {
-        out: dir.path().join("once"),
+        out: Some(dir.path().join("once")),
         finetune: Some(vec![stage("1x4@1e-3"), stage("1x3@5e-4")]),
         ..base.clone()
     };
     run(&all_stages).expect("one run");
     run(&TrainArgs {
-        out: dir.path().join("again"),
+        out: Some(dir.path().join("again")),
         ..all_stages
     })
     .expect("the same run again");
     let first = TrainArgs {
-        out: dir.path().join("first"),
+        out: Some(dir.path().join("first")),
         finetune: Some(vec![stage("1x4@1e-3")]),
         ..base.clone()
     };
     run(&first).expect("first link");
     run(&TrainArgs {
-        out: dir.path().join("second"),
-        init: Some(first.out.join("sam.safetensors")),
+        out: Some(dir.path().join("second")),
+        init: Some(first.out_dir("sam").join("sam.safetensors")),
         finetune: Some(vec![stage("1x3@5e-4")]),
         ..base.clone()
     })
@@ -211,4 +211,81 @@ fn a_chain_of_init_runs_equals_one_run_with_all_stages() {
         bytes("second"),
         "the chain differs from one run"
     );
+}
+
+/// Box-prompt logits of either family at the original size, through `SamModel`.
+fn model_box_logits(model: uncertsam_sam::SamModel<'_, Cpu>, data: &std::path::Path) -> Vec<f32> {
+    let split = UncertSamSplit::open(data, "Synth-Clean", "test").expect("test split");
+    let sample = split.get(0).expect("a test sample");
+    let emb = model.embed(&sample.image);
+    let b = prompts::tight_box(&sample.masks[0].mask).expect("non-empty mask");
+    let batch = PromptBatch::new().with_box(b.map(f64::from));
+    let p = model.prompts(&batch, &emb).expect("prompt");
+    let out = model.decode(&emb, &p, false).expect("decode");
+    model
+        .postprocess(out.low_res_logits, &emb)
+        .into_data()
+        .to_vec()
+        .expect("f32 logits")
+}
+
+/// `--model sam2`: the tiny SAM 2 trains with SAM 2's loss (it goes down), its `config.json`
+/// says `"model_type": "sam2"` and reloads as that family, and the checkpoint and the ensemble
+/// member reload and reproduce the in-memory model.
+#[test]
+fn quick_sam2_training_learns_and_its_checkpoint_reloads() {
+    use uncertsam_sam::{AnyConfig, AnySam};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let args = TrainArgs {
+        model: "sam2".into(),
+        out: Some(dir.path().join("out")),
+        data: dir.path().join("data"),
+        epochs: Some(4),
+        ensemble_members: 1,
+        quick: true,
+        ..TrainArgs::default()
+    };
+    let report =
+        uncertsam_train::run_sam2::<burn::backend::Autodiff<Cpu>>(&args, &Default::default())
+            .expect("quick SAM 2 training");
+    let losses = &report
+        .manifest
+        .train
+        .as_ref()
+        .expect("trained")
+        .curve
+        .loss_per_epoch;
+    assert_eq!(losses.len(), 4);
+    assert!(losses[3] < losses[0], "loss did not decrease: {losses:?}");
+    let out = &args.out_dir("sam2");
+    let text = std::fs::read_to_string(out.join("config.json")).expect("config");
+    let config = AnyConfig::from_json(&text).expect("config.json parses");
+    assert!(matches!(config, AnyConfig::Sam2(_)), "{text}");
+    let device = Default::default();
+    let load = |f: &str| {
+        AnySam::<Cpu>::new(&config, &device)
+            .expect("model")
+            .load_checkpoint(out.join(f))
+            .expect("reload")
+    };
+    let loaded = load("sam.safetensors");
+    let a = model_box_logits((&report.model).into(), &args.data);
+    let b = model_box_logits(loaded.model(), &args.data);
+    assert!(
+        max_diff(&a, &b) <= 1e-5,
+        "reloaded logits differ by {}",
+        max_diff(&a, &b)
+    );
+    let member = load("ensemble/member_0.safetensors");
+    let m = model_box_logits(member.model(), &args.data);
+    assert!(
+        max_diff(&m, &a) > 0.0,
+        "the member's heads were not redrawn and retrained"
+    );
+    let manifest: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.join("manifest.json")).expect("manifest"),
+    )
+    .expect("manifest json");
+    assert_eq!(manifest["model"], "sam2");
+    assert!(manifest["box_iou"][0]["mean_iou"].is_number());
 }

@@ -313,6 +313,26 @@ impl<B: Backend> Sam2Heads<'_, B> {
         );
         Ok(select_outputs(out, multimask, self.config))
     }
+
+    /// One decoder pass as in training ([`select_train_outputs`]: token 0 or the three
+    /// multimask tokens, no dynamic multimask).
+    pub fn decode_train(
+        &self,
+        image: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+        multimask: bool,
+    ) -> Result<Sam2Decoded<B>, SamError> {
+        let (sparse, dense) = self.prompt_embeddings(prompts)?;
+        let out = self.mask_decoder.predict_masks(
+            image.embeddings.clone(),
+            self.dense_pe(),
+            sparse,
+            dense,
+            &image.high_res_features,
+            &mut NoNoise,
+        );
+        Ok(select_train_outputs(out, multimask))
+    }
 }
 
 /// The output choice of the image path (`_forward_sam_heads` after the decoder, with the
@@ -334,6 +354,32 @@ pub fn select_outputs<B: Backend>(
     } else {
         dynamic_multimask(masks, ious, config)
     };
+    with_no_obj_masking(out, logits, iou)
+}
+
+/// The output choice of the image path in training (`_forward_sam_heads` with the decoder in
+/// train mode, as `SAM2Train` runs it): the three multimask tokens with `multimask`, else the
+/// single-mask token 0 (`_dynamic_multimask_via_stability` runs only `if not self.training`);
+/// logits are set to [`NO_OBJ_SCORE`] where the object score is `<= 0`, as at inference.
+pub fn select_train_outputs<B: Backend>(
+    out: Sam2DecoderOutput<B>,
+    multimask: bool,
+) -> Sam2Decoded<B> {
+    let (masks, ious) = (out.all.masks.clone(), out.all.iou_predictions.clone());
+    let [b, n, h, w] = masks.dims();
+    let tokens = if multimask { 1..n } else { 0..1 };
+    let logits = masks.slice([0..b, tokens.clone(), 0..h, 0..w]);
+    let iou = ious.slice([0..b, tokens]);
+    with_no_obj_masking(out, logits, iou)
+}
+
+/// `torch.where(is_obj_appearing, low_res_multimasks, NO_OBJ_SCORE)` on the chosen `logits`.
+fn with_no_obj_masking<B: Backend>(
+    out: Sam2DecoderOutput<B>,
+    logits: Tensor<B, 4>,
+    iou: Tensor<B, 2>,
+) -> Sam2Decoded<B> {
+    let b = logits.dims()[0];
     let device = logits.device();
     let present = out
         .object_score_logits

@@ -33,6 +33,7 @@ pub struct EnsembleConfig {
 
 /// One loaded member: the decoder heads of either family.
 #[derive(Debug)]
+#[allow(clippy::large_enum_variant)] // a handful per run, each holding megabytes of weights
 enum Member<B: Backend> {
     Sam(DecoderHead<B>),
     Sam2(Sam2DecoderHead<B>),

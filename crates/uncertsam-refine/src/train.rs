@@ -176,6 +176,7 @@ pub fn fusion_loss<'a, B: Backend>(
 
 /// The frozen mask decoder on the autodiff backend (gradients reach the fusion output through
 /// it, its own parameters take none).
+#[allow(clippy::large_enum_variant)] // one per training run
 enum FrozenDecoder<AB: AutodiffBackend> {
     Sam(MaskDecoder<AB>),
     Sam2(Sam2MaskDecoder<AB>, uncertsam_sam::Sam2Config),

@@ -95,8 +95,13 @@ pub fn load_embedded_dir<B: Backend>(dir: &Path, device: &B::Device) -> Result<A
     let cfg_path = dir.join("config.json");
     let text = std::fs::read_to_string(&cfg_path).with_context(|| {
         format!(
-            "reading {} (train the embedded default with `cargo xtask train`)",
-            cfg_path.display()
+            "reading {} (train this embedded default with `cargo xtask train{}`)",
+            cfg_path.display(),
+            if dir.ends_with("default-sam2") {
+                " --model sam2"
+            } else {
+                ""
+            }
         )
     })?;
     let config =
@@ -196,4 +201,48 @@ pub fn prompt_rows(sample: &Sample, kind: PromptKind, seed: u64) -> Result<Promp
         batch = batch.with_row(row);
     }
     Ok(batch)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn args(argv: &[&str]) -> BenchArgs {
+        Cli::try_parse_from(std::iter::once("bench").chain(argv.iter().copied()))
+            .expect("arguments")
+            .bench
+    }
+
+    #[test]
+    fn the_embedded_directory_follows_the_model_family() {
+        let dir = |argv: &[&str]| embedded_dir(&args(argv));
+        assert!(dir(&[]).expect("SAM v1").ends_with("fixtures/default"));
+        assert!(
+            dir(&["--model", "sam2"])
+                .expect("SAM 2")
+                .ends_with("fixtures/default-sam2")
+        );
+        assert_eq!(dir(&["--model", "sam2_hiera_t", "--random-init"]), None);
+        assert_eq!(dir(&["--model", "vit_b", "--checkpoint", "x.pth"]), None);
+        assert_eq!(dir(&["--model", "sam2", "--random-init"]), None);
+    }
+
+    #[test]
+    fn a_missing_embedded_sam2_names_its_file_and_the_command() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let missing = dir.path().join("default-sam2");
+        let err = load_embedded_dir::<burn::backend::NdArray<f32>>(&missing, &Default::default())
+            .expect_err("no model there");
+        let msg = format!("{err:#}");
+        assert!(msg.contains("default-sam2/config.json"), "{msg}");
+        assert!(msg.contains("cargo xtask train --model sam2"), "{msg}");
+    }
 }

@@ -14,19 +14,7 @@ fn run(args: &TrainArgs) -> anyhow::Result<uncertsam_train::TrainReport<Sam<Cpu>
 }
 
 fn box_logits(sam: &Sam<Cpu>, data: &std::path::Path) -> Vec<f32> {
-    let split = UncertSamSplit::open(data, "Synth-Clean", "test").expect("test split");
-    let sample = split.get(0).expect("a test sample");
-    let emb = sam.embed(&sample.image);
-    let b = prompts::tight_box(&sample.masks[0].mask).expect("non-empty mask");
-    let p = PromptBatch::new()
-        .with_box(b.map(f64::from))
-        .build(sam, &emb)
-        .expect("prompt");
-    let out = sam.decode(&emb, &p, false).expect("decode");
-    sam.postprocess(out.low_res_logits, &emb)
-        .into_data()
-        .to_vec()
-        .expect("f32 logits")
+    model_box_logits(sam.into(), data)
 }
 
 #[test]

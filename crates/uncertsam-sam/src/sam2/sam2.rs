@@ -302,16 +302,26 @@ impl<B: Backend> Sam2Heads<'_, B> {
         multimask: bool,
         hook: &mut dyn NoiseHook<B>,
     ) -> Result<Sam2Decoded<B>, SamError> {
+        let out = self.predict_masks(image, prompts, hook)?;
+        Ok(select_outputs(out, multimask, self.config))
+    }
+
+    /// Every token's outputs of one decoder pass, before the output choice.
+    fn predict_masks(
+        &self,
+        image: &Sam2Embedding<B>,
+        prompts: &Prompts<B>,
+        hook: &mut dyn NoiseHook<B>,
+    ) -> Result<Sam2DecoderOutput<B>, SamError> {
         let (sparse, dense) = self.prompt_embeddings(prompts)?;
-        let out = self.mask_decoder.predict_masks(
+        Ok(self.mask_decoder.predict_masks(
             image.embeddings.clone(),
             self.dense_pe(),
             sparse,
             dense,
             &image.high_res_features,
             hook,
-        );
-        Ok(select_outputs(out, multimask, self.config))
+        ))
     }
 
     /// One decoder pass as in training ([`select_train_outputs`]: token 0 or the three
@@ -322,15 +332,7 @@ impl<B: Backend> Sam2Heads<'_, B> {
         prompts: &Prompts<B>,
         multimask: bool,
     ) -> Result<Sam2Decoded<B>, SamError> {
-        let (sparse, dense) = self.prompt_embeddings(prompts)?;
-        let out = self.mask_decoder.predict_masks(
-            image.embeddings.clone(),
-            self.dense_pe(),
-            sparse,
-            dense,
-            &image.high_res_features,
-            &mut NoNoise,
-        );
+        let out = self.predict_masks(image, prompts, &mut NoNoise)?;
         Ok(select_train_outputs(out, multimask))
     }
 }

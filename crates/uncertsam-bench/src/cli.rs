@@ -135,7 +135,7 @@ pub fn run_with<E: ExternalEstimators>(
             let wall_s = start.elapsed().as_secs_f64();
             // The embedded SAM 2 default, on the same options, when it is there and the run
             // is the embedded SAM v1's.
-            let sam2 = crate::inputs::project_root().join("fixtures/default-sam2/sam.safetensors");
+            let sam2 = crate::inputs::embedded_family_dir(true).join("sam.safetensors");
             let sam2_run = (bench.model.is_none()
                 && crate::inputs::uses_embedded_model(&bench)
                 && sam2.exists())
@@ -195,12 +195,7 @@ pub fn run_with<E: ExternalEstimators>(
                 }
                 println!("wrote {}", out.display());
             }
-            let dir = if sam2 {
-                "fixtures/default-sam2"
-            } else {
-                "fixtures/default"
-            };
-            let embedded = crate::inputs::project_root().join(dir);
+            let embedded = crate::inputs::embedded_family_dir(sam2);
             let embedded = std::fs::canonicalize(&embedded).unwrap_or(embedded);
             let is_embedded = std::fs::canonicalize(&out).ok() == Some(embedded.clone());
             if no_fits || args.quick {

@@ -18,7 +18,7 @@ use uncertsam_estimate::{
 
 use crate::data_checks::ensure_data_root;
 use crate::fitted::fit_samples;
-use crate::inputs::{EMBEDDED_SAM2, load_embedded_dir, project_root};
+use crate::inputs::{EMBEDDED_SAM2, embedded_family_dir, load_embedded_dir};
 
 /// What `uncertsam fit` fits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -69,12 +69,9 @@ pub struct FitArgs {
 /// and saves it into `args.out`. The variance network trains on `A` (an autodiff backend).
 pub fn run<A: AutodiffBackend>(args: &FitArgs, device: &A::Device) -> Result<()> {
     ensure_data_root(&args.data)?;
-    let dir = match args.model.as_deref() {
-        Some(EMBEDDED_SAM2) => "fixtures/default-sam2",
-        _ => "fixtures/default",
-    };
-    let sam = load_embedded_dir::<A::InnerBackend>(&project_root().join(dir), device)?;
-    println!("model: embedded default ({dir})");
+    let dir = embedded_family_dir(args.model.as_deref() == Some(EMBEDDED_SAM2));
+    let sam = load_embedded_dir::<A::InnerBackend>(&dir, device)?;
+    println!("model: embedded default ({})", dir.display());
     let start = Instant::now();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut data = fit_samples(&sam, &args.data, args.images, args.seed)?;

@@ -21,6 +21,16 @@ pub fn project_root() -> PathBuf {
 /// The `--model` name of the embedded SAM 2 default (`fixtures/default-sam2`).
 pub const EMBEDDED_SAM2: &str = "sam2";
 
+/// The embedded default of a model family: `fixtures/default` (SAM v1) or
+/// `fixtures/default-sam2` (`--model sam2`).
+pub fn embedded_family_dir(sam2: bool) -> PathBuf {
+    project_root().join(if sam2 {
+        "fixtures/default-sam2"
+    } else {
+        "fixtures/default"
+    })
+}
+
 /// The directory of the embedded default the run uses (no `--checkpoint`, no
 /// `--random-init`): `fixtures/default` (SAM v1), or `fixtures/default-sam2` with `--model
 /// sam2`. Its fitted files (`{ensemble,fusion,laplace_*,variance_net}`) then apply.
@@ -29,8 +39,8 @@ pub fn embedded_dir(args: &BenchArgs) -> Option<PathBuf> {
         return None;
     }
     match args.model.as_deref() {
-        None => Some(project_root().join("fixtures/default")),
-        Some(EMBEDDED_SAM2) => Some(project_root().join("fixtures/default-sam2")),
+        None => Some(embedded_family_dir(false)),
+        Some(EMBEDDED_SAM2) => Some(embedded_family_dir(true)),
         Some(_) => None,
     }
 }
@@ -74,8 +84,7 @@ pub fn load_model<B: Backend>(args: &BenchArgs, device: &B::Device) -> Result<(A
         return Ok((sam, format!("random init ({name}, seed {})", args.seed)));
     }
     if args.model.as_deref() == Some(EMBEDDED_SAM2) {
-        let dir = project_root().join("fixtures/default-sam2");
-        let sam = load_embedded_dir(&dir, device)?;
+        let sam = load_embedded_dir(&embedded_family_dir(true), device)?;
         return Ok((sam, "embedded SAM 2 default (fixtures/default-sam2)".into()));
     }
     if let Some(name) = &args.model {

@@ -123,7 +123,7 @@ pub fn write_results_doc(
         .unwrap_or(&summary);
     md.push_str(body.trim_start());
     if let Some(sam2_run) = sam2_run {
-        let manifest = crate::inputs::project_root().join("fixtures/default-sam2/manifest.json");
+        let manifest = crate::inputs::embedded_family_dir(true).join("manifest.json");
         md.push_str(&crate::results_sam2::section(run_dir, sam2_run, &manifest)?);
     }
     write_atomic(doc, md.as_bytes())

@@ -61,13 +61,10 @@ fn best(dataset: &Value, col: &str, lower: bool) -> String {
 
 /// Box-prompt IoU (first estimator's `IoU` mean with its interval) of one dataset.
 fn iou(dataset: &Value) -> String {
-    dataset["estimators"][0]["metrics"]
-        .get("means")
-        .and_then(|_| column(&dataset["estimators"][0]["metrics"], "IoU"))
-        .map_or_else(
-            || "-".into(),
-            |(m, lo, hi)| format!("{m:.3} [{lo:.3}, {hi:.3}]"),
-        )
+    column(&dataset["estimators"][0]["metrics"], "IoU").map_or_else(
+        || "-".into(),
+        |(m, lo, hi)| format!("{m:.3} [{lo:.3}, {hi:.3}]"),
+    )
 }
 
 /// The model table of a training manifest (`| split | masks | box-prompt IoU |`).

@@ -37,17 +37,11 @@ pub fn ece_edges() -> [f32; ECE_BINS + 1] {
 /// i.e. the k with `edges[k] <= p < edges[k+1]`, compared in f32. p = 1.0 lands in an
 /// eleventh bin (k = 10) of its own, which counts in the ECE like any other.
 ///
-/// `p` must lie in [0, 1].
+/// `p` must lie in [0, 1] and `edges` increase from `edges[0]` = 0, so that the bin is the
+/// number of edges `edges[1..=10]` at most `p` (counted without branches).
 #[inline]
 pub fn ece_bin(p: f32, edges: &[f32; ECE_BINS + 1]) -> usize {
-    let mut k = ((p * ECE_BINS as f32) as usize).min(ECE_BINS);
-    while k < ECE_BINS && p >= edges[k + 1] {
-        k += 1;
-    }
-    while k > 0 && p < edges[k] {
-        k -= 1;
-    }
-    k
+    edges[1..].iter().map(|&e| usize::from(e <= p)).sum()
 }
 
 /// Streaming ECE / Brier / NLL accumulator over any number of pixels, masks or threads.
@@ -96,6 +90,26 @@ impl CalibrationAccumulator {
         let y = if g { 1.0 } else { 0.0 };
         self.sum_sq += (pf - y) * (pf - y);
         self.n += 1;
+    }
+
+    /// An accumulator of `n` pixels from its per-bin counts, Σp and ΣG, and Σ(p − G)², as
+    /// [`CalibrationAccumulator::push_binned`] would have summed them (no NLL yet).
+    pub(crate) fn from_binned(
+        count: [u64; ECE_BINS + 1],
+        sum_conf: [f64; ECE_BINS + 1],
+        sum_acc: [u64; ECE_BINS + 1],
+        sum_sq: f64,
+        n: u64,
+    ) -> Self {
+        Self {
+            edges: ece_edges(),
+            count,
+            sum_conf,
+            sum_acc,
+            sum_sq,
+            sum_nll: 0.0,
+            n,
+        }
     }
 
     /// Adds a sum from [`nll_sum`] over the pixels already pushed with `push_binned`.

@@ -3,7 +3,7 @@
 use serde::Serialize;
 
 use crate::boundary::{boundary_iou_unchecked, boundary_radius};
-use crate::calibration::{CalibrationAccumulator, nll_sum};
+use crate::calibration::{CalibrationAccumulator, ECE_BINS, ece_bin, ece_edges, nll_sum};
 use crate::error::Result;
 use crate::inputs::MaskInputs;
 use crate::ranking::pixel_ranking;
@@ -244,6 +244,125 @@ pub fn mask_metrics_with_calibration(
     compute(inputs)
 }
 
+/// The first-pass sums of one pixel set (the whole mask or its ROI).
+struct FirstPass {
+    cal: CalibrationAccumulator,
+    pearson: PearsonSums,
+    /// Σ std in pixel order (0 without a std map).
+    std: f64,
+}
+
+/// The first-pass sums over the pixels where `roi` is nonzero (every pixel when `MASKED` is
+/// false): ECE bins and Brier, Σu and Σe for Pearson, and Σ std when `std` is not empty.
+///
+/// The sums are those of [`CalibrationAccumulator::push_binned`] and [`PearsonSums::first`],
+/// added in the same order, but kept in locals: one loop per pixel set, and the current ECE
+/// bin's sums held until the bin changes, so that smooth maps (neighbours share a bin) do not
+/// wait on memory.
+fn first_pass<const MASKED: bool>(
+    prob: &[f32],
+    gt: &[u8],
+    unc: &[f32],
+    std: &[f32],
+    roi: &[u8],
+) -> FirstPass {
+    let edges = ece_edges();
+    let mut count = [0u64; ECE_BINS + 1];
+    let mut sum_conf = [0f64; ECE_BINS + 1];
+    let mut sum_acc = [0u64; ECE_BINS + 1];
+    // The current bin and its running sums.
+    let (mut bin, mut c, mut sc, mut sa) = (0usize, 0u64, 0f64, 0u64);
+    let (mut sum_sq, mut su, mut se, mut std_sum, mut pixels) = (0f64, 0f64, 0f64, 0f64, 0u64);
+    let n = prob.len();
+    let (gt, unc) = (&gt[..n], &unc[..n]);
+    let roi = if MASKED { &roi[..n] } else { &[][..] };
+    let with_std = !std.is_empty();
+    let std = if with_std { &std[..n] } else { &[][..] };
+    for i in 0..n {
+        if MASKED && roi[i] == 0 {
+            continue;
+        }
+        let (p, g) = (prob[i], gt[i] != 0);
+        let k = ece_bin(p, &edges);
+        if k != bin {
+            (count[bin], sum_conf[bin], sum_acc[bin]) = (c, sc, sa);
+            bin = k;
+            (c, sc, sa) = (count[k], sum_conf[k], sum_acc[k]);
+        }
+        let pf = f64::from(p);
+        c += 1;
+        sc += pf;
+        sa += u64::from(g);
+        let y = if g { 1.0 } else { 0.0 };
+        sum_sq += (pf - y) * (pf - y);
+        pixels += 1;
+        su += f64::from(unc[i]);
+        se += f64::from(soft_error_pixel(p, g));
+        if with_std {
+            std_sum += f64::from(std[i]);
+        }
+    }
+    (count[bin], sum_conf[bin], sum_acc[bin]) = (c, sc, sa);
+    FirstPass {
+        cal: CalibrationAccumulator::from_binned(count, sum_conf, sum_acc, sum_sq, pixels),
+        pearson: PearsonSums::from_first(pixels, su, se),
+        std: std_sum,
+    }
+}
+
+/// The second-pass sums Σ(u−ū)(e−ē), Σ(u−ū)², Σ(e−ē)² over the pixels where `roi` is
+/// nonzero (every pixel when `MASKED` is false), as [`PearsonSums::second`] adds them.
+fn second_pass<const MASKED: bool>(
+    prob: &[f32],
+    gt: &[u8],
+    unc: &[f32],
+    roi: &[u8],
+    pearson: &mut PearsonSums,
+) {
+    let (mu, me) = pearson.means();
+    let (mut sue, mut suu, mut see) = (0f64, 0f64, 0f64);
+    let n = prob.len();
+    let (gt, unc) = (&gt[..n], &unc[..n]);
+    let roi = if MASKED { &roi[..n] } else { &[][..] };
+    for i in 0..n {
+        if MASKED && roi[i] == 0 {
+            continue;
+        }
+        let e = soft_error_pixel(prob[i], gt[i] != 0);
+        let (a, b) = (f64::from(unc[i]) - mu, f64::from(e) - me);
+        sue += a * b;
+        suu += a * a;
+        see += b * b;
+    }
+    pearson.add_second(sue, suu, see);
+}
+
+/// The confusion matrices of the whole mask and of its ROI.
+fn confusions(pred: &[u8], gt: &[u8], roi: &[u8]) -> (Confusion, Confusion) {
+    // [tp, p, g] over all pixels, then [tp, p, g, n] over the ROI.
+    let mut c = [0u64; 7];
+    for ((&p, &g), &r) in pred.iter().zip(gt).zip(roi) {
+        let (p, g, r) = (u64::from(p != 0), u64::from(g != 0), u64::from(r != 0));
+        c[0] += p & g;
+        c[1] += p;
+        c[2] += g;
+        c[3] += p & g & r;
+        c[4] += p & r;
+        c[5] += g & r;
+        c[6] += r;
+    }
+    let confusion = |tp: u64, p: u64, g: u64, n: u64| Confusion {
+        tp,
+        fp: p - tp,
+        fn_: g - tp,
+        tn: n - p - g + tp,
+    };
+    (
+        confusion(c[0], c[1], c[2], pred.len() as u64),
+        confusion(c[3], c[4], c[5], c[6]),
+    )
+}
+
 /// [`mask_metrics`] plus the full-image calibration accumulator (for pooled dataset ECE).
 pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, CalibrationAccumulator)> {
     inputs.validate()?;
@@ -260,49 +379,23 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
     let n = pred.len();
     let roi = dilated_roi_unchecked(gt, height, width);
 
-    let (mut conf, mut conf_roi) = (Confusion::default(), Confusion::default());
-    let (mut cal, mut cal_roi) = (CalibrationAccumulator::new(), CalibrationAccumulator::new());
-    let (mut pear, mut pear_roi) = (PearsonSums::default(), PearsonSums::default());
-    let mut err = vec![false; n];
-    let mut soft = vec![0f32; n];
-    for i in 0..n {
-        let (p, g) = (pred[i] != 0, gt[i] != 0);
-        let e = soft_error_pixel(prob[i], g);
-        conf.add(p, g);
-        cal.push_binned(prob[i], g);
-        pear.first(unc[i], e);
-        err[i] = p != g;
-        soft[i] = e;
-        if roi[i] != 0 {
-            conf_roi.add(p, g);
-            cal_roi.push_binned(prob[i], g);
-            pear_roi.first(unc[i], e);
-        }
-    }
+    let stds = std.unwrap_or(&[]);
+    let all = first_pass::<false>(prob, gt, unc, stds, &roi);
+    let inside = first_pass::<true>(prob, gt, unc, stds, &roi);
+    let (conf, conf_roi) = confusions(pred, gt, &roi);
+    let (mut pear, mut pear_roi) = (all.pearson, inside.pearson);
+    let (mut cal, cal_roi) = (all.cal, inside.cal);
     // The ROI NLL is not a column, so only the full image pays for the logs.
     cal.add_nll_sum(nll_sum(prob, gt));
-    let ((mu, me), (mu_r, me_r)) = (pear.means(), pear_roi.means());
-    for i in 0..n {
-        pear.second(unc[i], soft[i], mu, me);
-        if roi[i] != 0 {
-            pear_roi.second(unc[i], soft[i], mu_r, me_r);
-        }
-    }
+    let (mu, mu_r) = (pear.means().0, pear_roi.means().0);
+    second_pass::<false>(prob, gt, unc, &roi, &mut pear);
+    second_pass::<true>(prob, gt, unc, &roi, &mut pear_roi);
     let (mean_std, mean_std_roi) = match std {
         None => (f64::NAN, f64::NAN),
-        Some(s) => {
-            let (mut all, mut inside) = (0.0f64, 0.0f64);
-            for (&v, &r) in s.iter().zip(&roi) {
-                all += f64::from(v);
-                if r != 0 {
-                    inside += f64::from(v);
-                }
-            }
-            (all / n as f64, inside / conf_roi.total() as f64)
-        }
+        Some(_) => (all.std / n as f64, inside.std / conf_roi.total() as f64),
     };
 
-    let (auroc, aupr, spearman) = pixel_ranking(unc, &err, &soft);
+    let (auroc, aupr, spearman) = pixel_ranking(unc, pred, gt, prob, conf.fp + conf.fn_);
     let d2 = boundary_radius(height, width, 0.02);
     let d1 = boundary_radius(height, width, 0.01);
     let seg = conf.metrics();

@@ -6,6 +6,7 @@
 //! O(n); ranks are kept doubled (2·average rank is an integer), so rank sums are exact.
 
 use crate::error::{MetricsError, Result, check_finite, check_same_len};
+use crate::uncertainty::soft_error_pixel;
 
 /// Order-preserving `u32` key of a finite f32; −0.0 and +0.0 get the same key.
 #[inline]
@@ -18,60 +19,227 @@ fn key(x: f32) -> u32 {
     }
 }
 
-/// `(key << 32) | index` for every value, sorted ascending by key (stable): an LSD radix
-/// sort on four 8-bit digits, skipping digits that all keys share. The first pass scatters
-/// straight from `values`.
-fn sorted_entries(values: &[f32]) -> Vec<u64> {
-    let n = values.len();
-    let mut hist = [[0u32; 256]; 4];
-    for &x in values {
-        let k = key(x);
-        for (d, h) in hist.iter_mut().enumerate() {
-            h[((k >> (8 * d)) & 255) as usize] += 1;
-        }
-    }
-    let offsets = |h: &[u32; 256]| {
-        let mut offset = [0usize; 256];
-        let mut total = 0;
-        for (o, &c) in offset.iter_mut().zip(h) {
-            *o = total;
-            total += c as usize;
-        }
-        offset
-    };
-    let mut digits = (0..4).filter(|&d| !hist[d].iter().any(|&c| c as usize == n));
-    let Some(first) = digits.next() else {
-        // Every key is equal: index order is sorted.
-        return values
-            .iter()
-            .enumerate()
-            .map(|(i, &x)| (u64::from(key(x)) << 32) | i as u64)
-            .collect();
-    };
-    let mut v = vec![0u64; n];
-    let mut offset = offsets(&hist[first]);
-    for (i, &x) in values.iter().enumerate() {
-        let k = key(x);
-        let b = ((k >> (8 * first)) & 255) as usize;
-        v[offset[b]] = (u64::from(k) << 32) | i as u64;
-        offset[b] += 1;
-    }
-    let mut buf = vec![0u64; n];
-    for d in digits {
-        let mut offset = offsets(&hist[d]);
-        let shift = 32 + 8 * d;
-        for &x in &v {
-            let b = ((x >> shift) & 255) as usize;
-            buf[offset[b]] = x;
-            offset[b] += 1;
-        }
-        std::mem::swap(&mut v, &mut buf);
-    }
-    v
+/// Bits of the most significant radix digit, sorted first.
+const TOP_BITS: usize = 11;
+/// Bits of each of the two lower digits, sorted within a top-digit bucket.
+const LOW_BITS: usize = 11;
+/// Buckets per radix digit.
+const RADIX: usize = 1 << TOP_BITS;
+/// Top-digit buckets at most this long are sorted by comparison instead of by radix.
+const SMALL_BUCKET: usize = 256;
+/// Payload bit that carries the label of an entry (indices are below 2^31).
+const LABEL_BIT: u64 = 1 << 31;
+
+/// The key of a `(key << 32) | payload` entry.
+#[inline]
+fn entry_key(x: u64) -> u32 {
+    (x >> 32) as u32
 }
 
-/// A sorted (key, index) entry: `(key << 32) | index` for f32 keys (`u64`), `(key << 64) |
-/// index` for f64 keys (`u128`).
+/// Exclusive prefix sums of a histogram, into `offset`.
+fn prefix_sums(h: &[u32], offset: &mut [usize]) {
+    let mut total = 0;
+    for (o, &c) in offset.iter_mut().zip(h) {
+        *o = total;
+        total += c as usize;
+    }
+}
+
+/// Sorts the entries `(key << 32) | payload` that `entries` yields ascending by key (the
+/// order of equal keys is unspecified): [`top_digit_scatter`], then [`sort_buckets`]. `v`
+/// and `buf` are scratch space; the sorted entries end up in `v`.
+fn radix_sort(entries: impl Iterator<Item = u64> + Clone, v: &mut Vec<u64>, buf: &mut Vec<u64>) {
+    let hist = top_digit_scatter(entries, v);
+    sort_buckets(v, buf, &hist);
+}
+
+/// One MSD radix pass on the top 11 bits of the key, scattering straight from `entries`
+/// (iterated twice, once for the histogram) into `v`; returns the bucket sizes.
+fn top_digit_scatter(entries: impl Iterator<Item = u64> + Clone, v: &mut Vec<u64>) -> Vec<u32> {
+    let shift = 32 - TOP_BITS;
+    let mut hist = vec![0u32; RADIX];
+    let mut n = 0usize;
+    for x in entries.clone() {
+        hist[(entry_key(x) >> shift) as usize] += 1;
+        n += 1;
+    }
+    if v.len() != n {
+        *v = vec![0; n];
+    }
+    let mut offset = vec![0usize; RADIX];
+    prefix_sums(&hist, &mut offset);
+    for x in entries {
+        let b = (entry_key(x) >> shift) as usize;
+        v[offset[b]] = x;
+        offset[b] += 1;
+    }
+    hist
+}
+
+/// Sorts every top-digit bucket of `v` (sizes `hist`) on its own, while it is still in cache
+/// ([`sort_bucket`]); `buf` is scratch space.
+fn sort_buckets(v: &mut [u64], buf: &mut Vec<u64>, hist: &[u32]) {
+    if buf.len() != v.len() {
+        *buf = vec![0; v.len()];
+    }
+    let mut low_hist = vec![[0u32; 1 << LOW_BITS]; 2];
+    let mut offset = vec![0usize; 1 << LOW_BITS];
+    let mut start = 0;
+    for &c in hist {
+        let end = start + c as usize;
+        sort_bucket(
+            &mut v[start..end],
+            &mut buf[start..end],
+            &mut low_hist,
+            &mut offset,
+        );
+        start = end;
+    }
+}
+
+/// Sorts entries that share the top 11 key bits by the lower 21: by comparison when short,
+/// else by an LSD radix sort on two digits (11 and 10 bits), skipping a digit that all keys
+/// share. `buf` is scratch space of the same length, `hist` and `offset` scratch histograms.
+fn sort_bucket(
+    v: &mut [u64],
+    buf: &mut [u64],
+    hist: &mut [[u32; 1 << LOW_BITS]],
+    offset: &mut [usize],
+) {
+    if v.len() <= SMALL_BUCKET {
+        v.sort_unstable();
+        return;
+    }
+    let mask = (1 << LOW_BITS) - 1;
+    let low = |x: u64, d: usize| ((entry_key(x) >> (LOW_BITS * d)) & mask) as usize;
+    for h in hist.iter_mut() {
+        h.fill(0);
+    }
+    for &x in v.iter() {
+        hist[0][low(x, 0)] += 1;
+        hist[1][low(x, 1)] += 1;
+    }
+    let n = v.len();
+    let sorting = [0, 1].map(|d| !hist[d].iter().any(|&c| c as usize == n));
+    let (mut src, mut dst) = (&mut *v, &mut *buf);
+    for d in (0..2).filter(|&d| sorting[d]) {
+        prefix_sums(&hist[d], offset);
+        for &x in src.iter() {
+            let b = low(x, d);
+            dst[offset[b]] = x;
+            offset[b] += 1;
+        }
+        std::mem::swap(&mut src, &mut dst);
+    }
+    if sorting[0] != sorting[1] {
+        // The sorted entries are in `buf`.
+        v.copy_from_slice(buf);
+    }
+}
+
+/// `(key << 32) | payload` of an f32 value.
+#[inline]
+fn entry(x: f32, payload: u32) -> u64 {
+    (u64::from(key(x)) << 32) | u64::from(payload)
+}
+
+/// Walks entries sorted by a score with [`LABEL_BIT`] set on the positives, from the highest
+/// tie group down, and returns the AUROC and average precision of the score for the label
+/// (`n1` positives in all). `group(entries, r2)` sees every tie group with twice its average
+/// 1-based rank.
+fn auroc_ap_walk(sorted: &[u64], n1: u64, mut group: impl FnMut(&[u64], u32)) -> (f64, f64) {
+    let n = sorted.len();
+    let (mut tp, mut fp, mut ap, mut rank_sum2) = (0u64, 0u64, 0.0f64, 0u128);
+    let mut end = n;
+    while end > 0 {
+        let k = entry_key(sorted[end - 1]);
+        let mut start = end - 1;
+        while start > 0 && entry_key(sorted[start - 1]) == k {
+            start -= 1;
+        }
+        let ties = &sorted[start..end];
+        let pos = ties.iter().map(|&x| (x >> 31) & 1).sum::<u64>();
+        let r2 = start + 1 + end;
+        group(ties, r2 as u32);
+        rank_sum2 += u128::from(pos) * r2 as u128;
+        tp += pos;
+        fp += ties.len() as u64 - pos;
+        if pos > 0 {
+            ap += (pos as f64 / n1 as f64) * (tp as f64 / (tp + fp) as f64);
+        }
+        end = start;
+    }
+    let n0 = n as u64 - n1;
+    let auroc = if n1 == 0 || n0 == 0 {
+        f64::NAN
+    } else {
+        // 2U = Σ 2·rank(positives) − n1 (n1 + 1) (Mann–Whitney, ties counted ½).
+        let u2 = rank_sum2 - u128::from(n1) * u128::from(n1 + 1);
+        u2 as f64 / (2.0 * n1 as f64 * n0 as f64)
+    };
+    let ap = if n1 == 0 { f64::NAN } else { ap };
+    (auroc, ap)
+}
+
+/// AUROC and AP of f32 scores for boolean labels (inputs already checked).
+fn auroc_ap_f32(scores: &[f32], labels: &[bool]) -> (f64, f64) {
+    let n1 = labels.iter().filter(|&&l| l).count() as u64;
+    let entries = scores
+        .iter()
+        .zip(labels)
+        .enumerate()
+        .map(|(i, (&x, &l))| entry(x, i as u32) | if l { LABEL_BIT } else { 0 });
+    let (mut v, mut buf) = (Vec::new(), Vec::new());
+    radix_sort(entries, &mut v, &mut buf);
+    auroc_ap_walk(&v, n1, |_, _| {})
+}
+
+/// Twice the average 1-based rank of every value in input order, and Σ of their squares,
+/// from entries sorted by value whose payload (below [`LABEL_BIT`]) is the input index.
+fn scatter_ranks(ties: &[u64], r2: u32, ranks: &mut [u32], sum_sq: &mut u128) {
+    for &x in ties {
+        ranks[(x & (LABEL_BIT - 1)) as usize] = r2;
+    }
+    *sum_sq += u128::from(r2) * u128::from(r2) * ties.len() as u128;
+}
+
+/// Σ A_x A_y and Σ A_y² from entries sorted by y whose payload is A_x, the doubled rank of x
+/// (A = 2 · average rank).
+fn cross_sums(sorted_y: &[u64]) -> (u128, u128) {
+    let (mut sxy, mut syy) = (0u128, 0u128);
+    let mut start = 0;
+    while start < sorted_y.len() {
+        let k = entry_key(sorted_y[start]);
+        let mut end = start + 1;
+        let mut group = sorted_y[start] & 0xffff_ffff;
+        while end < sorted_y.len() && entry_key(sorted_y[end]) == k {
+            group += sorted_y[end] & 0xffff_ffff;
+            end += 1;
+        }
+        let r2 = (start + 1 + end) as u64;
+        sxy += u128::from(r2) * u128::from(group);
+        syy += u128::from(r2) * u128::from(r2) * (end - start) as u128;
+        start = end;
+    }
+    (sxy, syy)
+}
+
+/// Spearman's ρ from exact integer sums of doubled ranks A (2·average rank) of n pairs.
+///
+/// With A = 2·rank, 4·n·cov = Σ A_x A_y − n (n + 1)², and a tie group of m values with
+/// doubled rank A adds m·A² to Σ A².
+fn rank_correlation(n: usize, sxy: u128, sxx: u128, syy: u128) -> f64 {
+    let n = n as i128;
+    let c = n * (n + 1) * (n + 1);
+    let (cov, vx, vy) = (sxy as i128 - c, sxx as i128 - c, syy as i128 - c);
+    if vx == 0 || vy == 0 {
+        return f64::NAN;
+    }
+    cov as f64 / ((vx as f64).sqrt() * (vy as f64).sqrt())
+}
+
+/// A sorted (key, payload) entry: `(key << 32) | payload` for f32 keys (`u64`), `(key << 64)
+/// | index` for f64 keys (`u128`).
 trait Entry: Copy {
     /// The order-preserving key.
     fn key(self) -> u64;
@@ -164,46 +332,6 @@ fn for_each_tie<E: Entry>(sorted: &[E], mut f: impl FnMut(usize, usize)) {
     }
 }
 
-/// Twice the average 1-based rank of every value, in input order (at most 2n, and n < 2^31).
-fn doubled_ranks(sorted: &[u64]) -> Vec<u32> {
-    let mut ranks = vec![0u32; sorted.len()];
-    for_each_tie(sorted, |s, e| {
-        let r2 = (s + 1 + e) as u32;
-        for &x in &sorted[s..e] {
-            ranks[x.index()] = r2;
-        }
-    });
-    ranks
-}
-
-/// Spearman's ρ from the doubled ranks of x (in input order) and the sorted entries of y.
-///
-/// Works exactly in integers: with A = 2·rank, 4·n·cov = Σ A_x A_y − n (n + 1)², and a tie
-/// group of m values with doubled rank A adds m·A² to Σ A².
-fn rank_correlation(ranks_x: &[u32], sorted_y: &[u64]) -> f64 {
-    let n = ranks_x.len() as i128;
-    let (mut sxy, mut syy) = (0u128, 0u128);
-    for_each_tie(sorted_y, |s, e| {
-        let r2 = (s + 1 + e) as u64;
-        let group: u64 = sorted_y[s..e]
-            .iter()
-            .map(|&x| u64::from(ranks_x[(x & 0xffff_ffff) as usize]))
-            .sum();
-        sxy += u128::from(r2) * u128::from(group);
-        syy += u128::from(r2) * u128::from(r2) * (e - s) as u128;
-    });
-    let sxx: u128 = ranks_x
-        .iter()
-        .map(|&r| u128::from(u64::from(r) * u64::from(r)))
-        .sum();
-    let c = n * (n + 1) * (n + 1);
-    let (cov, vx, vy) = (sxy as i128 - c, sxx as i128 - c, syy as i128 - c);
-    if vx == 0 || vy == 0 {
-        return f64::NAN;
-    }
-    cov as f64 / ((vx as f64).sqrt() * (vy as f64).sqrt())
-}
-
 /// Error-detection AUROC and average precision of one sorted score vector.
 fn auroc_ap_sorted<E: Entry>(sorted: &[E], labels: &[bool]) -> (f64, f64) {
     // Per tie group, in ascending score order: (positives, negatives).
@@ -262,7 +390,7 @@ fn check_scores(scores: &[f32], labels_len: usize) -> Result<()> {
 /// Length mismatch, empty input, or a non-finite score.
 pub fn auroc(scores: &[f32], labels: &[bool]) -> Result<f64> {
     check_scores(scores, labels.len())?;
-    Ok(auroc_ap_sorted(&sorted_entries(scores), labels).0)
+    Ok(auroc_ap_f32(scores, labels).0)
 }
 
 /// Average precision of `scores` for detecting `labels == true`, as scikit-learn's
@@ -274,7 +402,7 @@ pub fn auroc(scores: &[f32], labels: &[bool]) -> Result<f64> {
 /// Length mismatch, empty input, or a non-finite score.
 pub fn average_precision(scores: &[f32], labels: &[bool]) -> Result<f64> {
     check_scores(scores, labels.len())?;
-    Ok(auroc_ap_sorted(&sorted_entries(scores), labels).1)
+    Ok(auroc_ap_f32(scores, labels).1)
 }
 
 /// Validates paired f64 scores and labels.
@@ -320,21 +448,90 @@ pub fn spearman(x: &[f32], y: &[f32]) -> Result<f64> {
     check_same_len("x", x.len(), "y", y.len())?;
     check_scores(x, x.len())?;
     check_finite("y", y)?;
-    Ok(rank_correlation(
-        &doubled_ranks(&sorted_entries(x)),
-        &sorted_entries(y),
-    ))
+    let n = x.len();
+    let (mut v, mut buf) = (Vec::new(), Vec::new());
+    radix_sort(
+        x.iter().enumerate().map(|(i, &a)| entry(a, i as u32)),
+        &mut v,
+        &mut buf,
+    );
+    let (mut ranks, mut sxx) = (vec![0u32; n], 0u128);
+    for_each_tie(&v, |s, e| {
+        scatter_ranks(&v[s..e], (s + 1 + e) as u32, &mut ranks, &mut sxx);
+    });
+    radix_sort(
+        y.iter().zip(&ranks).map(|(&b, &r)| entry(b, r)),
+        &mut v,
+        &mut buf,
+    );
+    let (sxy, syy) = cross_sums(&v);
+    Ok(rank_correlation(n, sxy, sxx, syy))
 }
 
-/// The per-pixel ranking metrics of one mask: error-detection AUROC and AP of `unc` for
-/// `err`, and Spearman's ρ(unc, soft_err). Inputs are validated by the caller.
-pub(crate) fn pixel_ranking(unc: &[f32], err: &[bool], soft_err: &[f32]) -> (f64, f64, f64) {
-    let sorted = sorted_entries(unc);
-    let (auroc, ap) = auroc_ap_sorted(&sorted, err);
-    let ranks_u = doubled_ranks(&sorted);
-    drop(sorted);
-    let rho = rank_correlation(&ranks_u, &sorted_entries(soft_err));
-    (auroc, ap, rho)
+thread_local! {
+    /// The two sort buffers of [`pixel_ranking`], kept between calls on the same thread (16
+    /// bytes per pixel of the largest mask seen), so that every call does not pay the page
+    /// faults of fresh allocations.
+    static SCRATCH: std::cell::RefCell<(Vec<u64>, Vec<u64>)> =
+        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+}
+
+/// The per-pixel ranking metrics of one mask: error-detection AUROC and AP of `unc` for the
+/// error pixels (P ≠ G, `n_err` of them), and Spearman's ρ(unc, |G − p|). Inputs are
+/// validated by the caller.
+pub(crate) fn pixel_ranking(
+    unc: &[f32],
+    pred: &[u8],
+    gt: &[u8],
+    prob: &[f32],
+    n_err: u64,
+) -> (f64, f64, f64) {
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => {
+            let (v, buf) = &mut *scratch;
+            pixel_ranking_in(unc, pred, gt, prob, n_err, v, buf)
+        }
+        Err(_) => pixel_ranking_in(unc, pred, gt, prob, n_err, &mut Vec::new(), &mut Vec::new()),
+    })
+}
+
+/// [`pixel_ranking`] with the sort buffers `v` and `buf`.
+fn pixel_ranking_in(
+    unc: &[f32],
+    pred: &[u8],
+    gt: &[u8],
+    prob: &[f32],
+    n_err: u64,
+    v: &mut Vec<u64>,
+    buf: &mut Vec<u64>,
+) -> (f64, f64, f64) {
+    let n = unc.len();
+    let entries = unc
+        .iter()
+        .zip(pred.iter().zip(gt))
+        .enumerate()
+        .map(|(i, (&u, (&p, &g)))| {
+            entry(u, i as u32) | if (p != 0) != (g != 0) { LABEL_BIT } else { 0 }
+        });
+    radix_sort(entries, v, buf);
+    // The doubled ranks of u go to `buf`, in input order, for the second sort's payload.
+    let mut sxx = 0u128;
+    let (auroc, ap) = auroc_ap_walk(v, n_err, |ties, r2| {
+        for &x in ties {
+            buf[(x & (LABEL_BIT - 1)) as usize] = u64::from(r2);
+        }
+        sxx += u128::from(u64::from(r2) * u64::from(r2)) * ties.len() as u128;
+    });
+    let entries = prob
+        .iter()
+        .zip(gt)
+        .zip(buf.iter())
+        .map(|((&p, &g), &r)| entry(soft_error_pixel(p, g != 0), r as u32));
+    // The first pass reads the ranks; then `buf` is free for the buckets.
+    let hist = top_digit_scatter(entries, v);
+    sort_buckets(v, buf, &hist);
+    let (sxy, syy) = cross_sums(v);
+    (auroc, ap, rank_correlation(n, sxy, sxx, syy))
 }
 
 /// Average 1-based ranks of f64 values (ties share their mean rank).
@@ -405,7 +602,13 @@ mod tests {
     #[test]
     fn radix_sort_orders_negative_zero_and_positive_values() {
         let v = [3.0f32, -1.0, 0.0, -0.0, -7.5, 2.0, f32::MIN, f32::MAX];
-        let sorted: Vec<f32> = sorted_entries(&v)
+        let (mut sorted, mut buf) = (Vec::new(), Vec::new());
+        radix_sort(
+            v.iter().enumerate().map(|(i, &x)| entry(x, i as u32)),
+            &mut sorted,
+            &mut buf,
+        );
+        let sorted: Vec<f32> = sorted
             .iter()
             .map(|&e| v[(e & 0xffff_ffff) as usize])
             .collect();

@@ -57,6 +57,23 @@ pub(crate) struct PearsonSums {
 }
 
 impl PearsonSums {
+    /// The sums after a first pass over `n` pixels with Σu = `su` and Σe = `se`.
+    pub(crate) fn from_first(n: u64, su: f64, se: f64) -> Self {
+        Self {
+            n,
+            su,
+            se,
+            ..Self::default()
+        }
+    }
+
+    /// Adds the second-pass sums Σ(u−ū)(e−ē), Σ(u−ū)², Σ(e−ē)² computed elsewhere.
+    pub(crate) fn add_second(&mut self, sue: f64, suu: f64, see: f64) {
+        self.sue += sue;
+        self.suu += suu;
+        self.see += see;
+    }
+
     #[inline]
     pub(crate) fn first(&mut self, u: f32, e: f32) {
         self.n += 1;

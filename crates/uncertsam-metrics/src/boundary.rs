@@ -1,7 +1,7 @@
 //! Boundary IoU (Cheng et al. 2021) as HQ-SAM's `mask_to_boundary` / `boundary_iou` compute it.
 
 use crate::error::{MetricsError, Result};
-use crate::morphology::erode_box;
+use crate::morphology::{ColumnWindow, erode_rows};
 
 /// Boundary dilation radius d = max(1, round(ratio · sqrt(H² + W²))), with Python's
 /// round-half-to-even (`int(round(x))`).
@@ -14,8 +14,9 @@ pub fn boundary_radius(height: usize, width: usize, ratio: f64) -> usize {
 /// foreground pixels within Chebyshev distance d of background or of the image border.
 ///
 /// `mask` must hold `height × width` values (checked by the callers).
+#[cfg(test)]
 pub(crate) fn mask_boundary(mask: &[u8], height: usize, width: usize, d: usize) -> Vec<u8> {
-    let eroded = erode_box(mask, height, width, d);
+    let eroded = crate::morphology::erode_box(mask, height, width, d);
     mask.iter()
         .zip(&eroded)
         .map(|(&m, &e)| u8::from(m != 0 && e == 0))
@@ -57,6 +58,10 @@ pub fn boundary_iou(
     Ok(boundary_iou_unchecked(gt, pred, height, width, d))
 }
 
+/// [`boundary_iou`] with radius `d`, for inputs already validated.
+///
+/// Both erosions slide down the image together ([`ColumnWindow`]), and each row's boundary
+/// pixels are counted as soon as they are known: B(M) = M ∧ ¬erode(M) is never stored.
 pub(crate) fn boundary_iou_unchecked(
     gt: &[u8],
     pred: &[u8],
@@ -64,12 +69,27 @@ pub(crate) fn boundary_iou_unchecked(
     width: usize,
     d: usize,
 ) -> f64 {
-    let bg = mask_boundary(gt, height, width, d);
-    let bp = mask_boundary(pred, height, width, d);
+    let (rows_g, rows_p) = (
+        erode_rows(gt, height, width, d),
+        erode_rows(pred, height, width, d),
+    );
+    let mut window_g = ColumnWindow::new(&rows_g, height, width, d);
+    let mut window_p = ColumnWindow::new(&rows_p, height, width, d);
     let (mut inter, mut union) = (0u64, 0u64);
-    for (&g, &p) in bg.iter().zip(&bp) {
-        inter += u64::from(g & p);
-        union += u64::from(g | p);
+    for (g, p) in gt.chunks_exact(width).zip(pred.chunks_exact(width)) {
+        let full = window_g.full();
+        let (cg, cp) = (window_g.counts(), window_p.counts());
+        let (mut i, mut u) = (0u32, 0u32);
+        for (((&g, &p), &cg), &cp) in g.iter().zip(p).zip(cg).zip(cp) {
+            let bg = (g != 0) & (cg != full);
+            let bp = (p != 0) & (cp != full);
+            i += u32::from(bg & bp);
+            u += u32::from(bg | bp);
+        }
+        inter += u64::from(i);
+        union += u64::from(u);
+        window_g.advance();
+        window_p.advance();
     }
     inter as f64 / union as f64
 }
@@ -84,6 +104,36 @@ mod tests {
         assert_eq!(boundary_radius(150, 200, 0.01), 2);
         assert_eq!(boundary_radius(90, 120, 0.01), 2);
         assert_eq!(boundary_radius(3, 4, 0.01), 1);
+    }
+
+    #[test]
+    fn streamed_boundary_iou_counts_the_stored_boundaries() {
+        let (h, w) = (23, 31);
+        let mut s = 7u64;
+        let mut mask = || -> Vec<u8> {
+            (0..h * w)
+                .map(|k| {
+                    s = s
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    let (i, j) = ((k / w) as i64 - 11, (k % w) as i64 - 15);
+                    u8::from(i * i + j * j < 80 || (s >> 60) == 0)
+                })
+                .collect()
+        };
+        let (g, p) = (mask(), mask());
+        for d in 0..6 {
+            let (bg, bp) = (mask_boundary(&g, h, w, d), mask_boundary(&p, h, w, d));
+            let inter = bg.iter().zip(&bp).filter(|&(&a, &b)| a & b != 0).count();
+            let union = bg.iter().zip(&bp).filter(|&(&a, &b)| a | b != 0).count();
+            let expected = inter as f64 / union as f64;
+            let got = boundary_iou_unchecked(&g, &p, h, w, d);
+            assert_eq!(
+                got.to_bits(),
+                expected.to_bits(),
+                "d = {d}: {got} vs {expected}"
+            );
+        }
     }
 
     #[test]

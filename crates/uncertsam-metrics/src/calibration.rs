@@ -239,29 +239,48 @@ pub struct PooledCalibration {
 /// neither underflows nor reaches the clamp); the product's rounding moves each term by
 /// about 1e-16, far below the 1e-9 parity tolerance, and makes the NLL about 3× cheaper.
 pub(crate) fn nll_sum(prob: &[f32], gt: &[u8]) -> f64 {
-    let q = |p: f32, g: u8| {
-        if g != 0 {
-            f64::from(p)
-        } else {
-            1.0 - f64::from(p)
-        }
-    };
-    let one = |q: f64| q.ln().max(NLL_LOG_CLAMP);
     let mut sum = 0.0;
     let (pc, gc) = (prob.chunks_exact(4), gt.chunks_exact(4));
     let (pr, gr) = (pc.remainder(), gc.remainder());
     for (p, g) in pc.zip(gc) {
-        let (a, b, c, d) = (q(p[0], g[0]), q(p[1], g[1]), q(p[2], g[2]), q(p[3], g[3]));
-        if a.min(b).min(c.min(d)) > 1e-30 {
-            sum += ((a * b) * (c * d)).ln();
-        } else {
-            sum += one(a) + one(b) + one(c) + one(d);
-        }
+        sum += nll_log4(p, g);
     }
     for (&p, &g) in pr.iter().zip(gr) {
-        sum += one(q(p, g));
+        sum += nll_log1(p, g);
     }
     -sum
+}
+
+/// max(ln q, −100), q = p where G = 1 and 1 − p elsewhere: one term of [`nll_sum`].
+#[inline]
+pub(crate) fn nll_log1(p: f32, g: u8) -> f64 {
+    nll_q(p, g).ln().max(NLL_LOG_CLAMP)
+}
+
+#[inline]
+fn nll_q(p: f32, g: u8) -> f64 {
+    if g != 0 {
+        f64::from(p)
+    } else {
+        1.0 - f64::from(p)
+    }
+}
+
+/// The log terms of four pixels (`p` and `g` hold 4 values) as [`nll_sum`] adds them.
+#[inline]
+pub(crate) fn nll_log4(p: &[f32], g: &[u8]) -> f64 {
+    let (a, b, c, d) = (
+        nll_q(p[0], g[0]),
+        nll_q(p[1], g[1]),
+        nll_q(p[2], g[2]),
+        nll_q(p[3], g[3]),
+    );
+    let one = |q: f64| q.ln().max(NLL_LOG_CLAMP);
+    if a.min(b).min(c.min(d)) > 1e-30 {
+        ((a * b) * (c * d)).ln()
+    } else {
+        one(a) + one(b) + one(c) + one(d)
+    }
 }
 
 /// Binary ECE of paired pixels (see [`CalibrationAccumulator::ece`]).

@@ -109,10 +109,16 @@ impl<'a> MaskInputs<'a> {
         shape("unc", self.unc.len())?;
         if let Some(std) = self.std {
             shape("std", std.len())?;
-            check_finite("std", std)?;
+            if !all_finite(std) {
+                check_finite("std", std)?;
+            }
         }
-        check_finite("unc", self.unc)?;
-        check_probabilities("prob", self.prob)?;
+        if !all_finite(self.unc) {
+            check_finite("unc", self.unc)?;
+        }
+        if !all_probabilities(self.prob) {
+            check_probabilities("prob", self.prob)?;
+        }
         if let Some(v) = self.iou_pred.filter(|v| !v.is_finite()) {
             return Err(MetricsError::NonFinite {
                 name: "iou_pred",
@@ -122,6 +128,23 @@ impl<'a> MaskInputs<'a> {
         }
         Ok(())
     }
+}
+
+/// Whether every value is finite: a branch-free scan (block by block, so that it vectorises)
+/// for the common case; the caller finds the first bad value with [`check_finite`].
+fn all_finite(values: &[f32]) -> bool {
+    values
+        .chunks(256)
+        .all(|block| block.iter().fold(true, |ok, &v| ok & v.is_finite()))
+}
+
+/// Whether every value lies in [0, 1] (NaN does not), as [`all_finite`] scans.
+fn all_probabilities(values: &[f32]) -> bool {
+    values.chunks(256).all(|block| {
+        block
+            .iter()
+            .fold(true, |ok, &v| ok & (0.0..=1.0).contains(&v))
+    })
 }
 
 /// Checks that every value is a finite probability in [0, 1].

@@ -3,7 +3,9 @@
 use serde::Serialize;
 
 use crate::boundary::{boundary_iou_unchecked, boundary_radius};
-use crate::calibration::{CalibrationAccumulator, ECE_BINS, ece_bin, ece_edges, nll_sum};
+use crate::calibration::{
+    CalibrationAccumulator, ECE_BINS, ece_bin, ece_edges, nll_log1, nll_log4,
+};
 use crate::error::Result;
 use crate::inputs::MaskInputs;
 use crate::ranking::pixel_ranking;
@@ -310,6 +312,39 @@ fn first_pass<const MASKED: bool>(
     }
 }
 
+/// [`second_pass`] over every pixel, fused with [`nll_sum`] (four pixels at a time, the same
+/// additions in the same order); returns the NLL sum.
+fn second_pass_with_nll(prob: &[f32], gt: &[u8], unc: &[f32], pearson: &mut PearsonSums) -> f64 {
+    let (mu, me) = pearson.means();
+    let (mut sue, mut suu, mut see, mut nll) = (0f64, 0f64, 0f64, 0f64);
+    let n = prob.len();
+    let (gt, unc) = (&gt[..n], &unc[..n]);
+    let mut pixel = |p: f32, g: u8, u: f32| {
+        let e = soft_error_pixel(p, g != 0);
+        let (a, b) = (f64::from(u) - mu, f64::from(e) - me);
+        sue += a * b;
+        suu += a * a;
+        see += b * b;
+    };
+    let split = n - n % 4;
+    for ((p, g), u) in prob[..split]
+        .chunks_exact(4)
+        .zip(gt[..split].chunks_exact(4))
+        .zip(unc[..split].chunks_exact(4))
+    {
+        for k in 0..4 {
+            pixel(p[k], g[k], u[k]);
+        }
+        nll += nll_log4(p, g);
+    }
+    for ((&p, &g), &u) in prob[split..].iter().zip(&gt[split..]).zip(&unc[split..]) {
+        pixel(p, g, u);
+        nll += nll_log1(p, g);
+    }
+    pearson.add_second(sue, suu, see);
+    -nll
+}
+
 /// The second-pass sums Σ(u−ū)(e−ē), Σ(u−ū)², Σ(e−ē)² over the pixels where `roi` is
 /// nonzero (every pixel when `MASKED` is false), as [`PearsonSums::second`] adds them.
 fn second_pass<const MASKED: bool>(
@@ -363,9 +398,26 @@ fn confusions(pred: &[u8], gt: &[u8], roi: &[u8]) -> (Confusion, Confusion) {
     )
 }
 
-/// [`mask_metrics`] plus the full-image calibration accumulator (for pooled dataset ECE).
-pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, CalibrationAccumulator)> {
-    inputs.validate()?;
+/// Masks with at least this many pixels compute the ranking metrics on a second thread.
+const PARALLEL_PIXELS: usize = 1 << 16;
+
+/// Every per-mask sum but the rankings.
+struct PixelSums {
+    conf: Confusion,
+    conf_roi: Confusion,
+    cal: CalibrationAccumulator,
+    cal_roi: CalibrationAccumulator,
+    pear: PearsonSums,
+    pear_roi: PearsonSums,
+    mean_std: f64,
+    mean_std_roi: f64,
+    biou_2: f64,
+    biou_1: f64,
+}
+
+/// The ROI, the confusion, calibration, Pearson and std sums of the whole mask and of the ROI,
+/// and the Boundary IoUs, of validated inputs.
+fn pixel_sums(inputs: &MaskInputs<'_>) -> PixelSums {
     let MaskInputs {
         pred,
         gt,
@@ -378,7 +430,6 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
     } = *inputs;
     let n = pred.len();
     let roi = dilated_roi_unchecked(gt, height, width);
-
     let stds = std.unwrap_or(&[]);
     let all = first_pass::<false>(prob, gt, unc, stds, &roi);
     let inside = first_pass::<true>(prob, gt, unc, stds, &roi);
@@ -386,18 +437,70 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
     let (mut pear, mut pear_roi) = (all.pearson, inside.pearson);
     let (mut cal, cal_roi) = (all.cal, inside.cal);
     // The ROI NLL is not a column, so only the full image pays for the logs.
-    cal.add_nll_sum(nll_sum(prob, gt));
-    let (mu, mu_r) = (pear.means().0, pear_roi.means().0);
-    second_pass::<false>(prob, gt, unc, &roi, &mut pear);
+    cal.add_nll_sum(second_pass_with_nll(prob, gt, unc, &mut pear));
     second_pass::<true>(prob, gt, unc, &roi, &mut pear_roi);
     let (mean_std, mean_std_roi) = match std {
         None => (f64::NAN, f64::NAN),
         Some(_) => (all.std / n as f64, inside.std / conf_roi.total() as f64),
     };
-
-    let (auroc, aupr, spearman) = pixel_ranking(unc, pred, gt, prob, conf.fp + conf.fn_);
     let d2 = boundary_radius(height, width, 0.02);
     let d1 = boundary_radius(height, width, 0.01);
+    PixelSums {
+        conf,
+        conf_roi,
+        cal,
+        cal_roi,
+        pear,
+        pear_roi,
+        mean_std,
+        mean_std_roi,
+        biou_2: boundary_iou_unchecked(gt, pred, height, width, d2),
+        biou_1: boundary_iou_unchecked(gt, pred, height, width, d1),
+    }
+}
+
+/// [`mask_metrics`] plus the full-image calibration accumulator (for pooled dataset ECE).
+pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, CalibrationAccumulator)> {
+    inputs.validate()?;
+    let MaskInputs {
+        pred,
+        gt,
+        prob,
+        unc,
+        ..
+    } = *inputs;
+    let n = pred.len();
+    // The ranking (two sorts of the pixels) and everything else are independent and each
+    // deterministic: a large mask computes them on two threads, with the same results.
+    let ranking = || pixel_ranking(unc, pred, gt, prob);
+    let ((auroc, aupr, spearman), sums) = if n >= PARALLEL_PIXELS {
+        std::thread::scope(|scope| {
+            let others = std::thread::Builder::new().spawn_scoped(scope, || pixel_sums(inputs));
+            let ranks = ranking();
+            let sums = match others {
+                Ok(handle) => handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => pixel_sums(inputs),
+            };
+            (ranks, sums)
+        })
+    } else {
+        (ranking(), pixel_sums(inputs))
+    };
+    let PixelSums {
+        conf,
+        conf_roi,
+        cal,
+        cal_roi,
+        pear,
+        pear_roi,
+        mean_std,
+        mean_std_roi,
+        biou_2,
+        biou_1,
+    } = sums;
+    let (mu, mu_r) = (pear.means().0, pear_roi.means().0);
     let seg = conf.metrics();
     let seg_roi = conf_roi.metrics();
     let metrics = MaskMetrics {
@@ -417,8 +520,8 @@ pub(crate) fn compute(inputs: &MaskInputs<'_>) -> Result<(MaskMetrics, Calibrati
         prec_roi: seg_roi.prec,
         rec_roi: seg_roi.rec,
         f1_roi: seg_roi.f1,
-        biou_2: boundary_iou_unchecked(gt, pred, height, width, d2),
-        biou_1: boundary_iou_unchecked(gt, pred, height, width, d1),
+        biou_2,
+        biou_1,
         pearson: pear.paper_r(),
         ece: cal.ece(),
         sharp: mu,

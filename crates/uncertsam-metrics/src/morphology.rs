@@ -9,13 +9,16 @@
 ///
 /// This is the paper's ROI dilation, `conv2d(mask, ones(2r+1, 2r+1), padding=r) > 0`.
 pub fn dilate_box(mask: &[u8], height: usize, width: usize, r: usize) -> Vec<u8> {
-    let rows = horizontal(mask, height, width, |start, end| {
-        Some((
-            start.saturating_sub(r),
-            end.saturating_add(r).min(width - 1),
-        ))
-    });
-    vertical(&rows, height, width, r, |count, _| count > 0)
+    let rows = dilate_rows(mask, height, width, r);
+    let mut out = vec![0u8; height * width];
+    let mut window = ColumnWindow::new(&rows, height, width, r);
+    for dst in out.chunks_exact_mut(width) {
+        for (o, &c) in dst.iter_mut().zip(window.counts()) {
+            *o = u8::from(c > 0);
+        }
+        window.advance();
+    }
+    out
 }
 
 /// Box erosion with zero padding: `out[i, j] = 1` iff every pixel of the (2r+1)² box around
@@ -24,15 +27,38 @@ pub fn dilate_box(mask: &[u8], height: usize, width: usize, r: usize) -> Vec<u8>
 /// This equals OpenCV's `erode(pad(mask, 1, 0), ones(3, 3), iterations=r)` cropped back, the
 /// erosion inside HQ-SAM's `mask_to_boundary`: r iterations of a 3×3 erosion are one
 /// (2r+1)² erosion, and the one-pixel zero ring erodes exactly the pixels within r of the border.
+#[cfg(test)]
 pub fn erode_box(mask: &[u8], height: usize, width: usize, r: usize) -> Vec<u8> {
-    let rows = horizontal(mask, height, width, |start, end| {
+    let rows = erode_rows(mask, height, width, r);
+    let mut out = vec![0u8; height * width];
+    let mut window = ColumnWindow::new(&rows, height, width, r);
+    for dst in out.chunks_exact_mut(width) {
+        let full = window.full();
+        for (o, &c) in dst.iter_mut().zip(window.counts()) {
+            *o = u8::from(c == full);
+        }
+        window.advance();
+    }
+    out
+}
+
+/// The horizontal half of [`dilate_box`]: every row's foreground runs widened by `r`.
+pub(crate) fn dilate_rows(mask: &[u8], height: usize, width: usize, r: usize) -> Vec<u8> {
+    horizontal(mask, height, width, |start, end| {
+        Some((
+            start.saturating_sub(r),
+            end.saturating_add(r).min(width - 1),
+        ))
+    })
+}
+
+/// The horizontal half of the box erosion: every row's foreground runs narrowed by `r` (a
+/// run touching the image border is narrowed there too: zero padding).
+pub(crate) fn erode_rows(mask: &[u8], height: usize, width: usize, r: usize) -> Vec<u8> {
+    horizontal(mask, height, width, |start, end| {
         let lo = start.checked_add(r)?;
         let hi = end.checked_sub(r)?;
         (lo <= hi).then_some((lo, hi))
-    });
-    let full = 2 * r as u64 + 1;
-    vertical(&rows, height, width, r, |count, inside| {
-        inside && u64::from(count) == full
     })
 }
 
@@ -63,42 +89,87 @@ fn horizontal(
     out
 }
 
-/// Slides a (2r+1)-row window down each column; `keep(count, inside)` decides each output
-/// pixel from the number of set pixels in the (clipped) window and whether the whole window
-/// lies inside the image.
-fn vertical(
-    rows: &[u8],
+/// A (2r+1)-row window sliding down the columns of a 0/1 mask: for output row i = 0, 1, …
+/// (in order, [`ColumnWindow::advance`] between rows) the number of set pixels of each column
+/// in rows i − r ..= i + r, clipped to the image.
+pub(crate) struct ColumnWindow<'a> {
+    rows: &'a [u8],
     height: usize,
     width: usize,
     r: usize,
-    keep: impl Fn(u32, bool) -> bool,
-) -> Vec<u8> {
-    let mut out = vec![0u8; height * width];
-    let mut count = vec![0u32; width];
-    let row = |i: usize| &rows[i * width..(i + 1) * width];
-    for i in 0..height.min(r.saturating_add(1)) {
-        add_row(&mut count, row(i));
-    }
-    for i in 0..height {
-        let inside = i >= r && i.checked_add(r).is_some_and(|last| last < height);
-        for (o, &c) in out[i * width..(i + 1) * width].iter_mut().zip(&count) {
-            *o = u8::from(keep(c, inside));
-        }
-        if let Some(next) = i.checked_add(r + 1).filter(|&n| n < height) {
-            add_row(&mut count, row(next));
-        }
-        if i >= r {
-            for (c, &v) in count.iter_mut().zip(row(i - r)) {
-                *c -= u32::from(v);
-            }
-        }
-    }
-    out
+    /// The output row.
+    i: usize,
+    count: Vec<u32>,
 }
 
-fn add_row(count: &mut [u32], row: &[u8]) {
-    for (c, &v) in count.iter_mut().zip(row) {
-        *c += u32::from(v);
+impl<'a> ColumnWindow<'a> {
+    /// The window of output row 0.
+    pub(crate) fn new(rows: &'a [u8], height: usize, width: usize, r: usize) -> Self {
+        let mut window = Self {
+            rows,
+            height,
+            width,
+            r,
+            i: 0,
+            count: vec![0u32; width],
+        };
+        for i in 0..height.min(r.saturating_add(1)) {
+            let row = window.row(i);
+            for (c, &v) in window.count.iter_mut().zip(row) {
+                *c += u32::from(v);
+            }
+        }
+        window
+    }
+
+    fn row(&self, i: usize) -> &'a [u8] {
+        &self.rows[i * self.width..(i + 1) * self.width]
+    }
+
+    /// Per-column counts of the current row's window.
+    pub(crate) fn counts(&self) -> &[u32] {
+        &self.count
+    }
+
+    /// The count of a column whose window is full: 2r + 1 when the whole window lies inside
+    /// the image, else `u32::MAX`, which no count reaches (so erosion keeps nothing).
+    pub(crate) fn full(&self) -> u32 {
+        let (i, r) = (self.i, self.r);
+        let inside = i >= r && i.checked_add(r).is_some_and(|last| last < self.height);
+        if inside {
+            u32::try_from(2 * r as u64 + 1).unwrap_or(u32::MAX)
+        } else {
+            u32::MAX
+        }
+    }
+
+    /// Moves to the next output row: adds the row entering the window, drops the one leaving.
+    pub(crate) fn advance(&mut self) {
+        let (i, r) = (self.i, self.r);
+        let next = i
+            .checked_add(r + 1)
+            .filter(|&n| n < self.height)
+            .map(|n| self.row(n));
+        let prev = (i >= r).then(|| self.row(i - r));
+        match (next, prev) {
+            (Some(next), Some(prev)) => {
+                for ((c, &a), &b) in self.count.iter_mut().zip(next).zip(prev) {
+                    *c = *c + u32::from(a) - u32::from(b);
+                }
+            }
+            (Some(next), None) => {
+                for (c, &a) in self.count.iter_mut().zip(next) {
+                    *c += u32::from(a);
+                }
+            }
+            (None, Some(prev)) => {
+                for (c, &b) in self.count.iter_mut().zip(prev) {
+                    *c -= u32::from(b);
+                }
+            }
+            (None, None) => {}
+        }
+        self.i += 1;
     }
 }
 

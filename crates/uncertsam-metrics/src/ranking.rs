@@ -468,44 +468,45 @@ pub fn spearman(x: &[f32], y: &[f32]) -> Result<f64> {
     Ok(rank_correlation(n, sxy, sxx, syy))
 }
 
+/// Scratch space of [`pixel_ranking`]: the two sort buffers and the doubled ranks of u.
+#[derive(Default)]
+struct Scratch {
+    v: Vec<u64>,
+    buf: Vec<u64>,
+    ranks: Vec<u32>,
+}
+
 thread_local! {
-    /// The two sort buffers of [`pixel_ranking`], kept between calls on the same thread (16
-    /// bytes per pixel of the largest mask seen), so that every call does not pay the page
-    /// faults of fresh allocations.
-    static SCRATCH: std::cell::RefCell<(Vec<u64>, Vec<u64>)> =
-        const { std::cell::RefCell::new((Vec::new(), Vec::new())) };
+    /// [`pixel_ranking`]'s buffers, kept between calls on the same thread (20 bytes per pixel
+    /// of the largest mask seen), so that every call does not pay the page faults of fresh
+    /// allocations.
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
 
 /// The per-pixel ranking metrics of one mask: error-detection AUROC and AP of `unc` for the
-/// error pixels (P ≠ G, `n_err` of them), and Spearman's ρ(unc, |G − p|). Inputs are
-/// validated by the caller.
-pub(crate) fn pixel_ranking(
-    unc: &[f32],
-    pred: &[u8],
-    gt: &[u8],
-    prob: &[f32],
-    n_err: u64,
-) -> (f64, f64, f64) {
+/// error pixels (P ≠ G), and Spearman's ρ(unc, |G − p|). Inputs are validated by the caller.
+pub(crate) fn pixel_ranking(unc: &[f32], pred: &[u8], gt: &[u8], prob: &[f32]) -> (f64, f64, f64) {
     SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
-        Ok(mut scratch) => {
-            let (v, buf) = &mut *scratch;
-            pixel_ranking_in(unc, pred, gt, prob, n_err, v, buf)
-        }
-        Err(_) => pixel_ranking_in(unc, pred, gt, prob, n_err, &mut Vec::new(), &mut Vec::new()),
+        Ok(mut scratch) => pixel_ranking_in(unc, pred, gt, prob, &mut scratch),
+        Err(_) => pixel_ranking_in(unc, pred, gt, prob, &mut Scratch::default()),
     })
 }
 
-/// [`pixel_ranking`] with the sort buffers `v` and `buf`.
+/// [`pixel_ranking`] in the buffers of `scratch`.
 fn pixel_ranking_in(
     unc: &[f32],
     pred: &[u8],
     gt: &[u8],
     prob: &[f32],
-    n_err: u64,
-    v: &mut Vec<u64>,
-    buf: &mut Vec<u64>,
+    scratch: &mut Scratch,
 ) -> (f64, f64, f64) {
     let n = unc.len();
+    let Scratch { v, buf, ranks } = scratch;
+    let n_err = pred
+        .iter()
+        .zip(gt)
+        .map(|(&p, &g)| u64::from((p != 0) != (g != 0)))
+        .sum();
     let entries = unc
         .iter()
         .zip(pred.iter().zip(gt))
@@ -514,22 +515,23 @@ fn pixel_ranking_in(
             entry(u, i as u32) | if (p != 0) != (g != 0) { LABEL_BIT } else { 0 }
         });
     radix_sort(entries, v, buf);
-    // The doubled ranks of u go to `buf`, in input order, for the second sort's payload.
+    // The doubled ranks of u, in input order, are the second sort's payload.
+    if ranks.len() != n {
+        *ranks = vec![0; n];
+    }
     let mut sxx = 0u128;
     let (auroc, ap) = auroc_ap_walk(v, n_err, |ties, r2| {
         for &x in ties {
-            buf[(x & (LABEL_BIT - 1)) as usize] = u64::from(r2);
+            ranks[(x & (LABEL_BIT - 1)) as usize] = r2;
         }
         sxx += u128::from(u64::from(r2) * u64::from(r2)) * ties.len() as u128;
     });
     let entries = prob
         .iter()
         .zip(gt)
-        .zip(buf.iter())
-        .map(|((&p, &g), &r)| entry(soft_error_pixel(p, g != 0), r as u32));
-    // The first pass reads the ranks; then `buf` is free for the buckets.
-    let hist = top_digit_scatter(entries, v);
-    sort_buckets(v, buf, &hist);
+        .zip(ranks.iter())
+        .map(|((&p, &g), &r)| entry(soft_error_pixel(p, g != 0), r));
+    radix_sort(entries, v, buf);
     let (sxy, syy) = cross_sums(v);
     (auroc, ap, rank_correlation(n, sxy, sxx, syy))
 }

@@ -229,7 +229,11 @@ impl MaskMetrics {
 /// Every metric of one mask, on every pixel (no subsampling).
 ///
 /// Cost: O(pixels) plus two radix sorts of the pixels (u and |G − p|) for AUROC, AP and
-/// Spearman; the box morphology is separable and independent of the radius.
+/// Spearman; the box morphology is separable and independent of the radius. A mask of at
+/// least 2^16 pixels runs the sorts on the calling thread and everything else on one scoped
+/// helper thread; the results do not depend on it (every sum is computed in the same order
+/// either way). The calling thread keeps its sort buffers (20 bytes per pixel of the largest
+/// mask it has seen) for the next call.
 ///
 /// # Errors
 /// Shape or value errors of [`MaskInputs::validate`] (length mismatch, NaN, p ∉ [0, 1], no

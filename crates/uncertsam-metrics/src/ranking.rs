@@ -98,8 +98,9 @@ fn sort_buckets(v: &mut [u64], buf: &mut Vec<u64>, hist: &[u32]) {
 }
 
 /// Sorts entries that share the top 11 key bits by the lower 21: by comparison when short,
-/// else by an LSD radix sort on two digits (11 and 10 bits), skipping a digit that all keys
-/// share. `buf` is scratch space of the same length, `hist` and `offset` scratch histograms.
+/// else by an LSD radix sort over just the bits that vary within the bucket (one or two
+/// digits of at most 11 bits). `buf` is scratch space of the same length, `hist` and `offset`
+/// scratch histograms.
 fn sort_bucket(
     v: &mut [u64],
     buf: &mut [u64],
@@ -110,28 +111,38 @@ fn sort_bucket(
         v.sort_unstable();
         return;
     }
-    let mask = (1 << LOW_BITS) - 1;
-    let low = |x: u64, d: usize| ((entry_key(x) >> (LOW_BITS * d)) & mask) as usize;
-    for h in hist.iter_mut() {
-        h.fill(0);
+    let (or, and) = v.iter().fold((0u32, u32::MAX), |(or, and), &x| {
+        (or | entry_key(x), and & entry_key(x))
+    });
+    let varying = or ^ and;
+    if varying == 0 {
+        return;
+    }
+    let lowest = varying.trailing_zeros() as usize;
+    let span = 32 - varying.leading_zeros() as usize - lowest;
+    let passes = span.div_ceil(LOW_BITS);
+    let bits = span.div_ceil(passes);
+    let mask = (1u32 << bits) - 1;
+    let digit = |x: u64, d: usize| ((entry_key(x) >> (lowest + bits * d)) & mask) as usize;
+    for h in hist[..passes].iter_mut() {
+        h[..=mask as usize].fill(0);
     }
     for &x in v.iter() {
-        hist[0][low(x, 0)] += 1;
-        hist[1][low(x, 1)] += 1;
+        for (d, h) in hist[..passes].iter_mut().enumerate() {
+            h[digit(x, d)] += 1;
+        }
     }
-    let n = v.len();
-    let sorting = [0, 1].map(|d| !hist[d].iter().any(|&c| c as usize == n));
     let (mut src, mut dst) = (&mut *v, &mut *buf);
-    for d in (0..2).filter(|&d| sorting[d]) {
-        prefix_sums(&hist[d], offset);
+    for (d, h) in hist[..passes].iter().enumerate() {
+        prefix_sums(&h[..=mask as usize], offset);
         for &x in src.iter() {
-            let b = low(x, d);
+            let b = digit(x, d);
             dst[offset[b]] = x;
             offset[b] += 1;
         }
         std::mem::swap(&mut src, &mut dst);
     }
-    if sorting[0] != sorting[1] {
+    if passes == 1 {
         // The sorted entries are in `buf`.
         v.copy_from_slice(buf);
     }
@@ -161,7 +172,8 @@ fn auroc_ap_walk(sorted: &[u64], n1: u64, mut group: impl FnMut(&[u64], u32)) ->
         let pos = ties.iter().map(|&x| (x >> 31) & 1).sum::<u64>();
         let r2 = start + 1 + end;
         group(ties, r2 as u32);
-        rank_sum2 += u128::from(pos) * r2 as u128;
+        // pos ≤ n < 2^31 and r2 ≤ 2n, so the product fits in a u64.
+        rank_sum2 += u128::from(pos * r2 as u64);
         tp += pos;
         fp += ties.len() as u64 - pos;
         if pos > 0 {

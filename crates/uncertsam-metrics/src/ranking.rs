@@ -82,8 +82,8 @@ fn sort_buckets(v: &mut [u64], buf: &mut Vec<u64>, hist: &[u32]) {
     if buf.len() != v.len() {
         *buf = vec![0; v.len()];
     }
-    let mut low_hist = vec![[0u32; 1 << LOW_BITS]; 2];
-    let mut offset = vec![0usize; 1 << LOW_BITS];
+    let mut low_hist = Box::new([[0u32; RADIX]; 2]);
+    let mut offset = Box::new([0usize; RADIX]);
     let mut start = 0;
     for &c in hist {
         let end = start + c as usize;
@@ -104,8 +104,8 @@ fn sort_buckets(v: &mut [u64], buf: &mut Vec<u64>, hist: &[u32]) {
 fn sort_bucket(
     v: &mut [u64],
     buf: &mut [u64],
-    hist: &mut [[u32; 1 << LOW_BITS]],
-    offset: &mut [usize],
+    hist: &mut [[u32; RADIX]; 2],
+    offset: &mut [usize; RADIX],
 ) {
     if v.len() <= SMALL_BUCKET {
         v.sort_unstable();
@@ -122,29 +122,47 @@ fn sort_bucket(
     let span = 32 - varying.leading_zeros() as usize - lowest;
     let passes = span.div_ceil(LOW_BITS);
     let bits = span.div_ceil(passes);
-    let mask = (1u32 << bits) - 1;
-    let digit = |x: u64, d: usize| ((entry_key(x) >> (lowest + bits * d)) & mask) as usize;
-    for h in hist[..passes].iter_mut() {
-        h[..=mask as usize].fill(0);
-    }
-    for &x in v.iter() {
-        for (d, h) in hist[..passes].iter_mut().enumerate() {
-            h[digit(x, d)] += 1;
-        }
-    }
-    let (mut src, mut dst) = (&mut *v, &mut *buf);
-    for (d, h) in hist[..passes].iter().enumerate() {
-        prefix_sums(&h[..=mask as usize], offset);
-        for &x in src.iter() {
-            let b = digit(x, d);
-            dst[offset[b]] = x;
-            offset[b] += 1;
-        }
-        std::mem::swap(&mut src, &mut dst);
-    }
+    let size = 1usize << bits;
+    // `mask` < RADIX, so digits index the fixed-size histograms without bounds checks.
+    let mask = ((1u32 << bits) - 1) & (RADIX as u32 - 1);
+    let (shift0, shift1) = (lowest, lowest + bits);
+    let digit0 = |x: u64| ((entry_key(x) >> shift0) & mask) as usize;
+    let digit1 = |x: u64| ((entry_key(x) >> shift1) & mask) as usize;
+    let [h0, h1] = hist;
+    h0[..size].fill(0);
     if passes == 1 {
+        for &x in v.iter() {
+            h0[digit0(x)] += 1;
+        }
+        scatter(v, buf, &h0[..size], offset, digit0);
         // The sorted entries are in `buf`.
         v.copy_from_slice(buf);
+    } else {
+        h1[..size].fill(0);
+        for &x in v.iter() {
+            h0[digit0(x)] += 1;
+            h1[digit1(x)] += 1;
+        }
+        scatter(v, buf, &h0[..size], offset, digit0);
+        scatter(buf, v, &h1[..size], offset, digit1);
+    }
+}
+
+/// One stable counting-sort pass: `src` into `dst` by `digit` (below [`RADIX`]), whose
+/// histogram is `hist`.
+#[inline]
+fn scatter(
+    src: &[u64],
+    dst: &mut [u64],
+    hist: &[u32],
+    offset: &mut [usize; RADIX],
+    digit: impl Fn(u64) -> usize,
+) {
+    prefix_sums(hist, offset);
+    for &x in src {
+        let b = digit(x) & (RADIX - 1);
+        dst[offset[b]] = x;
+        offset[b] += 1;
     }
 }
 

@@ -12,6 +12,9 @@
 //! - `serve`: the interactive viewer (`docs/serve.md`), passed to the binary;
 //! - `fit-fusion`: train the dense-fusion refinement weights (`fixtures/default/fusion`);
 //! - `cycles`: list module-level import cycles in every crate (none allowed; also a test);
+//! - `perf [--no-python] [--runs N] [--rows P,...]`: Rust against the official PyTorch code,
+//!   interleaved in one run; writes docs/performance.md's tables and docs/perf.json (see
+//!   [`perf`]);
 //! - `compare-rows A B [--fail-above X]`: per-column max |diff| of two `rows.csv` (run here,
 //!   see [`compare_rows`]);
 //! - any other task is passed to the `uncertsam` binary as is.
@@ -22,12 +25,14 @@ use anyhow::{Context, Result};
 
 mod compare_rows;
 mod cycles;
+mod perf;
+mod perf_report;
 
 fn main() -> Result<ExitCode> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args[0] == "--help" || args[0] == "-h" {
         println!(
-            "usage: cargo xtask <bench|results|parity|data|predict|serve|train|fit-fusion|merge|compare-rows> [ARGS]"
+            "usage: cargo xtask <bench|results|parity|data|predict|serve|train|fit-fusion|merge|perf|compare-rows> [ARGS]"
         );
         println!("       (runs `uncertsam <task> [ARGS]` built with --release)");
         return Ok(ExitCode::SUCCESS);
@@ -46,6 +51,10 @@ fn main() -> Result<ExitCode> {
         } else {
             ExitCode::FAILURE
         });
+    }
+    if args[0] == "perf" {
+        perf::run(&project_root(), &args[1..])?;
+        return Ok(ExitCode::SUCCESS);
     }
     if args[0] == "compare-rows" {
         return compare_rows::run(&args[1..]);

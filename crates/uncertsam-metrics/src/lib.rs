@@ -39,10 +39,12 @@ mod error;
 mod inputs;
 mod mask;
 mod morphology;
+mod radix;
 pub mod ranking;
 pub mod risk_coverage;
 pub mod roi;
 pub mod segmentation;
+pub mod synthetic;
 pub mod uncertainty;
 
 pub use bootstrap::{BootstrapConfig, ConfidenceInterval};

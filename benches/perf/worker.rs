@@ -89,7 +89,7 @@ fn timed<T>(f: impl FnOnce() -> T) -> (f64, T) {
 
 /// Forces a lazy result to be computed (the backend is eager; this reads one value back).
 fn sync<const D: usize>(t: Tensor<B, D>) {
-    let _ = t.flatten::<1>(0, D - 1).slice([0..1]).into_data();
+    let _ = t.flatten::<1>(0, D - 1).narrow(0, 0, 1).into_data();
 }
 
 fn setup(row: &str) -> anyhow::Result<Call> {
@@ -246,40 +246,17 @@ fn laplace(
     Ok(Box::new(fitted))
 }
 
-/// Every per-mask metric of the 1024 x 1024 mask of `crates/uncertsam-metrics/benches/per_mask.rs`
-/// (and of `fixtures/metrics/time_python.py`, the Python side).
+/// Every per-mask metric of the benchmark mask (`uncertsam_metrics::synthetic::disc_mask`, which
+/// `fixtures/metrics/time_python.py` builds alike on the Python side), 1024 x 1024.
 fn metrics_call() -> Call {
     let side = 1024;
-    let n = side * side;
-    let (mut gt, mut pred) = (vec![0u8; n], vec![0u8; n]);
-    let (mut prob, mut unc, mut std) = (vec![0f32; n], vec![0f32; n], vec![0f32; n]);
-    let mut s = 0x9e37_79b9_7f4a_7c15u64;
-    let c = side as f32 / 2.0;
-    let radius = side as f32 / 4.0;
-    for i in 0..side {
-        for j in 0..side {
-            let k = i * side + j;
-            s = s
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            let noise = ((s >> 40) as f32 / (1u64 << 24) as f32 - 0.5) * 0.3;
-            let dg = ((i as f32 - c).powi(2) + (j as f32 - c).powi(2)).sqrt() - radius;
-            let dp = ((i as f32 - c - 9.0).powi(2) + (j as f32 - c + 5.0).powi(2)).sqrt() - radius;
-            gt[k] = u8::from(dg < 0.0);
-            let logit = -dp / 8.0 + noise;
-            let p = 1.0 / (1.0 + (-logit).exp());
-            prob[k] = p;
-            pred[k] = u8::from(logit > 0.0);
-            let q = p.clamp(1e-7, 1.0 - 1e-7);
-            unc[k] = -q * q.ln() - (1.0 - q) * (1.0 - q).ln();
-            std[k] = 0.5 * unc[k];
-        }
-    }
+    let m = uncertsam_metrics::synthetic::disc_mask(side);
     Box::new(move || {
         let inputs =
-            uncertsam_metrics::MaskInputs::new(&pred, &gt, &prob, &unc, side, side).with_std(&std);
-        let (s, m) = timed(|| uncertsam_metrics::mask_metrics(&inputs));
-        drop(m);
+            uncertsam_metrics::MaskInputs::new(&m.pred, &m.gt, &m.prob, &m.unc, side, side)
+                .with_std(&m.std);
+        let (s, out) = timed(|| uncertsam_metrics::mask_metrics(&inputs));
+        drop(out);
         (s, None)
     })
 }

@@ -35,7 +35,7 @@ fn fastest(times: &[f64]) -> f64 {
 }
 
 fn sync<const D: usize>(t: Tensor<B, D>) {
-    let _ = t.flatten::<1>(0, D - 1).slice([0..1]).into_data();
+    let _ = t.flatten::<1>(0, D - 1).narrow(0, 0, 1).into_data();
 }
 
 #[test]
@@ -48,7 +48,7 @@ fn the_tiny_model_is_not_slower_relative_to_a_plain_gemm_than_it_was() {
     let embedding: Embedding<B> = sam.embed_input(x.clone(), [256, 256], [256, 256]).into();
     let prompts = PromptBatch::new().with_box([40.0, 50.0, 200.0, 180.0]);
     let built = sam.prompts(&prompts, &embedding).expect("prompts");
-    let mut round = || {
+    let round = || {
         let (mut gemm, mut enc, mut dec) = (Vec::new(), Vec::new(), Vec::new());
         for _ in 0..CALLS {
             let t = Instant::now();

@@ -121,7 +121,7 @@ pub const ROWS: &[Row] = &[
     ),
     row(
         "metrics",
-        "every per-mask metric, one 1024² mask (one thread)",
+        "every per-mask metric, one 1024² mask (Python reference: torch on one thread)",
         true,
         Target::Seconds(0.020),
     ),

@@ -31,6 +31,8 @@ const M: usize = 5;
 type Call = Box<dyn FnMut() -> (f64, Option<f64>)>;
 
 fn main() -> anyhow::Result<()> {
+    // The `uncertsam` binary's allocator setting (crates/uncertsam-bench/src/alloc.rs).
+    uncertsam_bench::alloc::keep_freed_memory();
     let row = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: uncertsam-perf-worker ROW"))?;

@@ -15,7 +15,7 @@ use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 
-use crate::perf_report::{Measured, Report, Row, Side, Target, load_average};
+use crate::perf_report::{CpuSnapshot, Measured, Report, Row, Side, Target};
 
 const fn row(id: &'static str, label: &'static str, python: bool, target: Target) -> Row {
     Row {
@@ -216,7 +216,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
         println!("perf: bench (the default `cargo xtask bench`, one run) ...");
         let out = root.join("target/perf/bench-run");
         let _ = std::fs::remove_dir_all(&out);
-        let load = load_average();
+        let cpu = CpuSnapshot::now();
         let t = Instant::now();
         let status = Command::new(root.join("target/release/uncertsam"))
             .current_dir(root)
@@ -226,7 +226,7 @@ pub fn run(root: &Path, args: &[String]) -> Result<()> {
             .status()
             .context("running uncertsam bench")?;
         anyhow::ensure!(status.success(), "uncertsam bench failed");
-        report.bench = Some((t.elapsed().as_secs_f64(), load.max(load_average())));
+        report.bench = Some((t.elapsed().as_secs_f64(), cpu.other_cores()));
     }
     report.write(root, o.write_docs)
 }
@@ -309,6 +309,7 @@ fn measure(
     o: &Options,
 ) -> Result<Measured> {
     let threads = o.threads.to_string();
+    let cpu = CpuSnapshot::now();
     let mut cmd = Command::new(rust_worker);
     cmd.current_dir(root)
         .arg(r.id)
@@ -327,7 +328,6 @@ fn measure(
         None => None,
     };
     let mut m = Measured::default();
-    let mut load = load_average();
     // Warm-up, one call each, not recorded.
     rust.run()?;
     if let Some(p) = py.as_mut() {
@@ -345,13 +345,12 @@ fn measure(
                 .times
                 .push(p.run()?.0);
         }
-        load = load.max(load_average());
     }
     m.rust.peak_rss_kib = rust.quit()?;
     if let (Some(p), Some(side)) = (py, m.python.as_mut()) {
         side.peak_rss_kib = p.quit()?;
     }
-    m.max_load = load;
+    m.other_load = cpu.other_cores();
     Ok(m)
 }
 

@@ -61,12 +61,10 @@ impl CpuSnapshot {
         let children = std::fs::read_to_string("/proc/self/stat")
             .ok()
             .and_then(|s| {
+                // After the command name: state, ppid, ..., utime (11), stime, cutime, cstime.
                 let rest = s.rsplit_once(')')?.1.to_owned();
-                let v: Vec<f64> = rest
-                    .split_whitespace()
-                    .filter_map(|x| x.parse().ok())
-                    .collect();
-                Some(v.get(13)? + v.get(14)?)
+                let v: Vec<&str> = rest.split_whitespace().collect();
+                Some(v.get(13)?.parse::<f64>().ok()? + v.get(14)?.parse::<f64>().ok()?)
             })
             .unwrap_or(f64::NAN);
         Self {

@@ -99,7 +99,7 @@ impl<B: Backend> MlpBlock<B> {
 }
 
 /// An element-wise activation over row blocks in parallel (see `parallel::par_rows`).
-fn par_activation<B: Backend, const D: usize>(
+pub(crate) fn par_activation<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     f: fn(Tensor<B, 2>) -> Tensor<B, 2>,
 ) -> Tensor<B, D> {

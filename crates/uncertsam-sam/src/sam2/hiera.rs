@@ -11,13 +11,17 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, softmax};
+use burn::tensor::activation::gelu;
 
-use crate::common::{Mlp, linear};
+use crate::common::{Mlp, linear, par_activation};
 use crate::conv::linear_flat;
 use crate::conv_bn::conv_im2col;
 use crate::image_encoder::{window_partition, window_unpartition};
+use crate::parallel::chunked_attention;
 use crate::sam2::config::HieraConfig;
+
+/// Target size of one chunk of attention logits (see `parallel::chunked_attention`).
+const ATTN_CHUNK_BYTES: usize = 32 << 20;
 
 /// `patch_embed.proj`: `Conv2d(3, embed_dim, 7, stride 4, padding 3)`.
 #[derive(Module, Debug)]
@@ -241,7 +245,7 @@ impl<B: Backend> MultiScaleBlock<B> {
         };
         let x = shortcut + out;
         let y = linear_flat(&self.mlp.layers[0], self.norm2.forward(x.clone()));
-        x + linear_flat(&self.mlp.layers[1], gelu(y))
+        x + linear_flat(&self.mlp.layers[1], par_activation(y, gelu))
     }
 }
 
@@ -254,25 +258,38 @@ impl<B: Backend> MultiScaleAttention<B> {
         let qkv = linear_flat(&self.qkv, x);
         let dim_out = qkv.dims()[3] / 3;
         let hd = dim_out / heads;
-        let qkv = qkv.reshape([b, h * w, 3, dim_out]);
-        let part = |i: usize| qkv.clone().narrow(2, i, 1).reshape([b, h * w, dim_out]);
+        // One copy into [3, b * heads, h * w, hd]; q, k and v are then contiguous slices.
+        let bh = b * heads;
+        let qkv = qkv
+            .reshape([b, h * w, 3, heads, hd])
+            .permute([2, 0, 3, 1, 4])
+            .reshape([3, bh, h * w, hd]);
+        let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([bh, h * w, hd]);
         let (mut q, k, v) = (part(0), part(1), part(2));
         let (mut qh, mut qw) = (h, w);
         if self.q_pool {
-            let pooled = max_pool2(q.reshape([b, h, w, dim_out]));
+            // Max-pooling acts per channel, so pooling each head's slice equals pooling the
+            // `[b, h, w, dim_out]` queries.
+            let pooled = max_pool2(q.reshape([bh, h, w, hd]));
             [_, qh, qw, _] = pooled.dims();
-            q = pooled.reshape([b, qh * qw, dim_out]);
+            q = pooled.reshape([bh, qh * qw, hd]);
         }
-        let split = |t: Tensor<B, 3>, n: usize| t.reshape([b, n, heads, hd]).swap_dims(1, 2);
-        let (q, k, v) = (split(q, qh * qw), split(k, h * w), split(v, h * w));
+        // Keys transposed once into standard layout ([bh * hd, hw] forces the copy).
+        let kt = k
+            .swap_dims(1, 2)
+            .reshape([bh * hd, h * w])
+            .reshape([bh, hd, h * w]);
         let scale = (hd as f64).powf(-0.5);
-        let attn = softmax(q.matmul(k.swap_dims(2, 3)) * scale, 3);
-        let x = attn.matmul(v).swap_dims(1, 2).reshape([b, qh, qw, dim_out]);
+        let x = chunked_attention(q, kt, v, scale, ATTN_CHUNK_BYTES)
+            .reshape([b, heads, qh, qw, hd])
+            .permute([0, 2, 3, 1, 4])
+            .reshape([b, qh, qw, dim_out]);
         linear_flat(&self.proj, x)
     }
 }
 
-/// `MaxPool2d(2, 2)` (floor mode) over the spatial axes of a channels-last tensor.
+/// `MaxPool2d(2, 2)` (floor mode) over the spatial axes of a channels-last tensor: the
+/// element-wise maximum of the four strided views of each 2 x 2 cell (exact, as pooling is).
 fn max_pool2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [n, h, w, c] = x.dims();
     let (oh, ow) = (h / 2, w / 2);
@@ -281,8 +298,10 @@ fn max_pool2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     } else {
         x
     };
-    x.reshape([n, oh, 2, ow, 2, c])
-        .max_dim(4)
-        .max_dim(2)
-        .reshape([n, oh, ow, c])
+    // [n, oh, 2 (row in cell), ow, 2 * c (column in cell, channel)].
+    let x = x.reshape([n, oh, 2, ow, 2 * c]);
+    let view = |dy: usize, dx: usize| x.clone().narrow(2, dy, 1).narrow(4, dx * c, c);
+    let top = view(0, 0).max_pair(view(0, 1));
+    let bottom = view(1, 0).max_pair(view(1, 1));
+    top.max_pair(bottom).reshape([n, oh, ow, c])
 }

@@ -16,12 +16,11 @@ use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
 use burn::tensor::activation::softmax;
 
-use crate::common::{LayerNorm2d, linear};
+use crate::common::{LayerNorm2d, linear, par_activation};
 use crate::config::TinyVitConfig;
 use crate::conv::{conv_patchify, conv3x3_same, linear_flat};
 use crate::conv_bn::Conv2dBn;
 use crate::image_encoder::Neck;
-use crate::parallel::par_rows;
 
 /// `patch_embed.seq`: `Conv2d_BN(3, d / 2, 3, 2, 1)`, GELU, `Conv2d_BN(d / 2, d, 3, 2, 1)`.
 #[derive(Module, Debug)]
@@ -393,8 +392,5 @@ fn offsets(ws: usize) -> (Vec<i64>, usize) {
 
 /// GELU (erf form) over row blocks on parallel threads (burn's runs on one core).
 fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    let dims = x.dims();
-    let cols = dims[D - 1];
-    let rows = x.shape().num_elements() / cols.max(1);
-    par_rows(x.reshape([rows, cols]), burn::tensor::activation::gelu).reshape(dims)
+    par_activation(x, burn::tensor::activation::gelu)
 }

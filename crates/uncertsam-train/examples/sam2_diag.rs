@@ -37,6 +37,9 @@ fn main() -> anyhow::Result<()> {
 
     let mut scores = Vec::new();
     let (mut chosen_sum, mut token_sums) = (0f64, Vec::<f64>::new());
+    // Where the chosen mask's foreground lies: the share inside the prompt box, its area over
+    // the object's, and its IoU with the union of all objects of the image.
+    let (mut inside_sum, mut area_ratio_sum, mut union_iou_sum) = (0f64, 0f64, 0f64);
     for item in &images {
         let emb = sam.embed(&item.image);
         let mut batch = PromptBatch::new();
@@ -58,8 +61,24 @@ fn main() -> anyhow::Result<()> {
         let tokens = raw.dims()[1];
         let raw: Vec<f32> = raw.into_data().to_vec()?;
         token_sums.resize(tokens, 0.0);
+        let union: Vec<u8> = (0..h * w)
+            .map(|p| u8::from(item.masks.iter().any(|m| m.data()[p] != 0)))
+            .collect();
         for (i, m) in item.masks.iter().enumerate() {
-            chosen_sum += logit_iou(&chosen[i * h * w..(i + 1) * h * w], m.data());
+            let logits = &chosen[i * h * w..(i + 1) * h * w];
+            chosen_sum += logit_iou(logits, m.data());
+            union_iou_sum += logit_iou(logits, &union);
+            let [x0, y0, x1, y1] = tight_box(m).unwrap_or([0.0; 4]);
+            let (mut fg, mut inside) = (0usize, 0usize);
+            for (p, &v) in logits.iter().enumerate() {
+                if v > 0.0 {
+                    fg += 1;
+                    let (x, y) = ((p % w) as f32, (p / w) as f32);
+                    inside += usize::from(x >= x0 && x <= x1 && y >= y0 && y <= y1);
+                }
+            }
+            inside_sum += inside as f64 / fg.max(1) as f64;
+            area_ratio_sum += fg as f64 / m.area().max(1) as f64;
             for (t, sum) in token_sums.iter_mut().enumerate() {
                 let at = (i * tokens + t) * h * w;
                 *sum += logit_iou(&raw[at..at + h * w], m.data());
@@ -84,6 +103,13 @@ fn main() -> anyhow::Result<()> {
         "mean box IoU: chosen mask {:.3}; raw tokens {}",
         chosen_sum / n as f64,
         per_token.join(" / ")
+    );
+    println!(
+        "chosen mask: share of its foreground inside the box {:.3}; area / object area {:.3}; \
+         IoU with the union of the image's objects {:.3}",
+        inside_sum / n as f64,
+        area_ratio_sum / n as f64,
+        union_iou_sum / n as f64
     );
     Ok(())
 }

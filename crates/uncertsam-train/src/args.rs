@@ -22,7 +22,7 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of the main model (default 60; 3 with `--quick`).
+    /// Epochs of the main model (default 60, SAM 2 50; 3 with `--quick`).
     #[arg(long)]
     pub epochs: Option<usize>,
     /// Training images of the main model (the first of `Synth-Clean/train`) and of the
@@ -32,7 +32,8 @@ pub struct TrainArgs {
     /// Fine-tuning stages after the main training, in order, comma-separated
     /// `EPOCHSxIMAGES@LR` (the first IMAGES of `Synth-Clean/train`, which is generated that
     /// large; peak lr LR); `--finetune` with no value runs none. Default `12x800@1e-3,
-    /// 8x1600@7e-4` ([`DEFAULT_FINETUNE`]); none with `--quick`.
+    /// 8x1600@7e-4` ([`DEFAULT_FINETUNE`]; SAM 2: `6x800@1e-3,4x1600@7e-4`,
+    /// [`crate::SAM2_DEFAULT_FINETUNE`]); none with `--quick`.
     #[arg(long, value_delimiter = ',', num_args = 0..)]
     pub finetune: Option<Vec<FinetuneSpec>>,
     /// Start from this checkpoint (same geometry) instead of training the main model: only
@@ -60,6 +61,10 @@ pub struct TrainArgs {
     /// epochs, 2 ensemble members at most, 2 evaluation images per split.
     #[arg(long)]
     pub quick: bool,
+    /// SAM 2: the fraction of the from-scratch main stage that trains with the decoder's
+    /// high-resolution features held at zero (default 0.5; see `uncertsam_train::sam2_step`).
+    #[arg(long)]
+    pub high_res_warmup: Option<f64>,
 }
 
 impl Default for TrainArgs {
@@ -79,6 +84,7 @@ impl Default for TrainArgs {
             lr: 2e-3,
             geometry: None,
             quick: false,
+            high_res_warmup: None,
         }
     }
 }

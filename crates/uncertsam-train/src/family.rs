@@ -14,6 +14,7 @@ use serde::Serialize;
 use uncertsam_sam::{Embedding, Sam, Sam2, Sam2Config, SamConfig, SamModel};
 
 use crate::data::TrainImage;
+use crate::finetune::{DEFAULT_FINETUNE, FinetuneSpec, SAM2_DEFAULT_FINETUNE};
 use crate::init::{PeRule, init_weights};
 
 /// The inference copy of a family's training model.
@@ -28,6 +29,10 @@ pub trait TrainFamily<A: AutodiffBackend> {
 
     /// The name `uncertsam train --model` takes (`sam`, `sam2`).
     const NAME: &'static str;
+    /// Epochs of the main stage when `--epochs` is not given.
+    const DEFAULT_EPOCHS: usize = 60;
+    /// The fine-tuning stages when `--finetune` is not given.
+    const DEFAULT_FINETUNE: &'static [FinetuneSpec] = &DEFAULT_FINETUNE;
 
     /// The geometry of the embedded default.
     fn default_geometry() -> Self::Config;
@@ -44,14 +49,22 @@ pub trait TrainFamily<A: AutodiffBackend> {
     /// Redraws the output heads of an ensemble member from `seed` (the hypernetwork MLPs of
     /// every mask token, the IoU head and, for SAM 2, the object-score head).
     fn reinit_heads(model: Self::Model, seed: u64) -> Self::Model;
+    /// The high-resolution warm-up of a from-scratch main stage of `total` steps, given
+    /// `--high-res-warmup` (a fraction of the stage): none for SAM v1, which has no such features.
+    fn high_res_warmup_steps(_total: usize, _fraction: Option<f64>) -> usize {
+        0
+    }
     /// Embeds `images` with the (trainable) encoder.
     fn embed(model: &Self::Model, images: &[&RgbImage]) -> Vec<Embedding<A>>;
-    /// The loss of one step on `items`, embedded as `embs`.
+    /// The loss of one step on `items`, embedded as `embs`; `high_res_frozen` holds SAM 2's
+    /// high-resolution features out of the gradient (the warm-up of
+    /// [`crate::train::OptimSettings::high_res_warmup_steps`]; SAM v1 has none).
     fn step_loss(
         model: &Self::Model,
         embs: &[Embedding<A>],
         items: &[&TrainImage],
         rng: &mut ChaCha8Rng,
+        high_res_frozen: bool,
     ) -> anyhow::Result<Tensor<A, 1>>;
     /// The borrowed inference view (for embedding caches and evaluation).
     fn view(model: &Inner<A, Self>) -> SamModel<'_, A::InnerBackend>;
@@ -122,6 +135,7 @@ impl<A: AutodiffBackend> TrainFamily<A> for SamV1 {
         embs: &[Embedding<A>],
         items: &[&TrainImage],
         rng: &mut ChaCha8Rng,
+        _high_res_frozen: bool,
     ) -> anyhow::Result<Tensor<A, 1>> {
         crate::train::step_loss(model, embs, items, rng)
     }
@@ -153,6 +167,8 @@ impl<A: AutodiffBackend> TrainFamily<A> for Sam2Family {
     type Model = Sam2<A>;
     type Config = Sam2Config;
     const NAME: &'static str = "sam2";
+    const DEFAULT_EPOCHS: usize = 50;
+    const DEFAULT_FINETUNE: &'static [FinetuneSpec] = &SAM2_DEFAULT_FINETUNE;
 
     fn default_geometry() -> Sam2Config {
         crate::geometry::default_sam2_geometry()
@@ -195,6 +211,13 @@ impl<A: AutodiffBackend> TrainFamily<A> for Sam2Family {
         model
     }
 
+    fn high_res_warmup_steps(total: usize, fraction: Option<f64>) -> usize {
+        let f = fraction
+            .unwrap_or(crate::sam2_step::HIGH_RES_WARMUP)
+            .clamp(0.0, 1.0);
+        (total as f64 * f).round() as usize
+    }
+
     fn embed(model: &Sam2<A>, images: &[&RgbImage]) -> Vec<Embedding<A>> {
         images.iter().map(|i| model.embed(i).into()).collect()
     }
@@ -204,8 +227,9 @@ impl<A: AutodiffBackend> TrainFamily<A> for Sam2Family {
         embs: &[Embedding<A>],
         items: &[&TrainImage],
         rng: &mut ChaCha8Rng,
+        high_res_frozen: bool,
     ) -> anyhow::Result<Tensor<A, 1>> {
-        crate::sam2_step::step_loss(model, embs, items, rng)
+        crate::sam2_step::step_loss(model, embs, items, rng, high_res_frozen)
     }
 
     fn view(model: &Sam2<A::InnerBackend>) -> SamModel<'_, A::InnerBackend> {

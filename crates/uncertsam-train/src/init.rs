@@ -14,9 +14,13 @@
 //! | `Embedding` (point labels, tokens, no-mask) | `N(0, 1)` like PyTorch |
 //! | `pos_embed`, `rel_pos_h`, `rel_pos_w` | `N(0, 0.02^2)` |
 //! | `positional_encoding_gaussian_matrix` | `N(0, 1)` (the official `scale = 1`), **frozen** |
+//! | SAM 2's `conv_s0` / `conv_s1` weights (the decoder's high-res features) | 0 (see below) |
 //!
 //! The random-Fourier matrix is returned with `require_grad = false`, so the optimiser never
 //! sees a gradient for it and it stays fixed, as in the official code (a buffer there).
+//!
+//! SAM 2's high-resolution projections start at zero so the decoder starts as SAM v1's (no
+//! high-res features); [`crate::sam2_step`] keeps them there for the warm-up, then they train.
 
 use burn::module::{Module, ModuleMapper, Param};
 use burn::prelude::*;
@@ -83,7 +87,12 @@ impl SeededInit {
             };
             return (d, false);
         }
+        let high_res = self
+            .stack
+            .iter()
+            .any(|(n, _)| n == "conv_s0" || n == "conv_s1");
         let draw = match (owner, name) {
+            (_, "weight") if high_res => Draw::Const(0.0),
             ("LayerNorm" | "LayerNorm2d", "gamma" | "weight") => Draw::Const(1.0),
             (_, "bias" | "beta") => Draw::Const(0.0),
             ("Linear", "weight") => Draw::Normal(fan_in(&shape[..1]).powf(-0.5)),

@@ -14,7 +14,7 @@ use uncertsam_sam::{Sam, Sam2};
 use crate::args::TrainArgs;
 use crate::eval::eval_split;
 use crate::family::{Inner, Sam2Family, SamV1, TrainFamily};
-use crate::finetune::{DEFAULT_FINETUNE, FinetuneSpec};
+use crate::finetune::FinetuneSpec;
 use crate::init::{PeRule, init_weights};
 use crate::manifest::{DataInfo, Manifest, Stage, Versions, WallTime, command_line, init_info};
 use crate::synth_data::ensure_data;
@@ -68,7 +68,7 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
     let stages: Vec<FinetuneSpec> = match &args.finetune {
         Some(s) => s.clone(),
         None if quick => Vec::new(),
-        None => DEFAULT_FINETUNE.to_vec(),
+        None => F::DEFAULT_FINETUNE.to_vec(),
     };
     let needed = stages
         .iter()
@@ -102,13 +102,23 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
         }
     );
     let settings = OptimSettings {
-        epochs: args.epochs.unwrap_or(if quick { 3 } else { 60 }),
+        epochs: args
+            .epochs
+            .unwrap_or(if quick { 3 } else { F::DEFAULT_EPOCHS }),
         batch_images: args.batch_images.max(1),
         lr: args.lr,
         warmup_fraction: if quick { 0.1 } else { 0.05 },
         final_lr_fraction: 0.02,
         weight_decay: 0.01,
         grad_clip_norm: 1.0,
+        high_res_warmup_steps: 0,
+    };
+    let main_settings = OptimSettings {
+        high_res_warmup_steps: F::high_res_warmup_steps(
+            images.len().div_ceil(settings.batch_images) * settings.epochs,
+            args.high_res_warmup,
+        ),
+        ..settings.clone()
     };
 
     // Main model: trained from scratch, or loaded from `--init`.
@@ -124,7 +134,7 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
                 init_weights(model, args.seed, PeRule::Draw),
                 images,
                 &Embeddings::Encoder,
-                &settings,
+                &main_settings,
                 args.seed,
                 "sam",
             )?;
@@ -133,7 +143,7 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
                 seed: args.seed,
                 images: images.len(),
                 masks: train_masks,
-                settings: settings.clone(),
+                settings: main_settings,
                 curve,
             };
             (trained, Some(stage), None)

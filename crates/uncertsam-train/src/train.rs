@@ -28,6 +28,16 @@ pub struct OptimSettings {
     pub weight_decay: f32,
     /// Per-parameter gradient L2-norm clip (burn's `GradientClippingConfig::Norm`).
     pub grad_clip_norm: f32,
+    /// SAM 2 only: the first steps of this loop during which the decoder's high-resolution
+    /// features are held at their zero initial value (see [`crate::sam2_step`]); 0 (not
+    /// written) for SAM v1 and every stage after the first.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub high_res_warmup_steps: usize,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 impl OptimSettings {

@@ -85,7 +85,8 @@ pub fn train_loop<A: AutodiffBackend, F: TrainFamily<A>>(
                 .collect();
             let embs = embed_batch::<A, F>(&model, &items, source);
             let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
-            let loss = F::step_loss(&model, &embs, &refs, &mut rng)?;
+            let frozen = step < settings.high_res_warmup_steps;
+            let loss = F::step_loss(&model, &embs, &refs, &mut rng, frozen)?;
             let value: f32 = loss.clone().into_scalar().elem();
             anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
             let grads = GradientsParams::from_grads(loss.backward(), &model);

@@ -277,3 +277,46 @@ fn quick_sam2_training_learns_and_its_checkpoint_reloads() {
     assert_eq!(manifest["model"], "sam2");
     assert!(manifest["box_iou"][0]["mean_iou"].is_number());
 }
+
+/// SAM 2's high-res warm-up: `conv_s0` / `conv_s1` start at zero and stay exactly zero while
+/// the warm-up lasts (the whole stage here), then train (the default half of the stage), and
+/// the manifest records the warm-up's steps.
+#[test]
+fn sam2_high_res_projections_stay_zero_through_the_warm_up_then_train() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let projections = |warm_up: Option<f64>, name: &str| {
+        let args = TrainArgs {
+            model: "sam2".into(),
+            out: Some(dir.path().join(name)),
+            data: dir.path().join("data"),
+            epochs: Some(2),
+            ensemble_members: 0,
+            quick: true,
+            high_res_warmup: warm_up,
+            ..TrainArgs::default()
+        };
+        let report =
+            uncertsam_train::run_sam2::<burn::backend::Autodiff<Cpu>>(&args, &Default::default())
+                .expect("quick SAM 2 training");
+        let train = report.manifest.train.as_ref().expect("trained");
+        let decoder = &report.model.sam_mask_decoder;
+        let values: Vec<f32> = [&decoder.conv_s0, &decoder.conv_s1]
+            .iter()
+            .flat_map(|c| {
+                let w: Vec<f32> = c.weight.val().into_data().to_vec().expect("f32");
+                w
+            })
+            .collect();
+        (
+            train.settings.high_res_warmup_steps,
+            train.curve.steps,
+            values,
+        )
+    };
+    let (warm, steps, whole) = projections(Some(1.0), "whole");
+    assert_eq!(warm, steps);
+    assert!(whole.iter().all(|&w| w == 0.0), "moved during the warm-up");
+    let (warm, steps, half) = projections(None, "half");
+    assert_eq!((warm, steps), (2, 4));
+    assert!(half.iter().any(|&w| w != 0.0), "never trained after it");
+}

@@ -115,7 +115,7 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
     };
     let main_settings = OptimSettings {
         high_res_warmup_steps: F::high_res_warmup_steps(
-            images.len().div_ceil(settings.batch_images) * settings.epochs,
+            settings.steps(images.len()),
             args.high_res_warmup,
         ),
         ..settings.clone()

@@ -41,6 +41,11 @@ fn is_zero(n: &usize) -> bool {
 }
 
 impl OptimSettings {
+    /// Optimiser steps of a loop over `images` images: batches per epoch times epochs.
+    pub fn steps(&self, images: usize) -> usize {
+        images.div_ceil(self.batch_images.max(1)) * self.epochs
+    }
+
     /// The learning rate at `step` of `total`: linear warm-up, then cosine decay.
     pub fn lr_at(&self, step: usize, total: usize) -> f64 {
         let warm = ((total as f64 * self.warmup_fraction).round() as usize).max(1);

@@ -59,8 +59,7 @@ pub fn train_loop<A: AutodiffBackend, F: TrainFamily<A>>(
         .with_weight_decay(settings.weight_decay)
         .with_grad_clipping(Some(GradientClippingConfig::Norm(settings.grad_clip_norm)))
         .init::<A, F::Model>();
-    let per_epoch = images.len().div_ceil(settings.batch_images.max(1));
-    let total = per_epoch * settings.epochs;
+    let total = settings.steps(images.len());
     let bar = ProgressBar::new(total as u64);
     bar.set_style(
         ProgressStyle::with_template(

@@ -107,7 +107,7 @@ pub(crate) fn conv3x3_same<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Ten
 /// so the input is read in place, and the bias is added to the permuted product before the
 /// final reshape, so the pixel shuffle is done by that one add (ndarray's `Zip`) instead of a
 /// separate element-by-element copy. Same sums in the same order as the channels-last product:
-/// bitwise the same output, at about 0.6x its time.
+/// bitwise the same output (docs/performance.md, "Decoder upscaling").
 ///
 /// # Shapes
 /// - x: `[n, c, h, w]` -> `[n, out, 2h, 2w]`

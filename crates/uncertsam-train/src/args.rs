@@ -22,18 +22,18 @@ pub struct TrainArgs {
     /// Seed of every random draw.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Epochs of the main model (default 60, SAM 2 50; 3 with `--quick`).
+    /// Epochs of the main model (default 60, SAM 2 13; 3 with `--quick`).
     #[arg(long)]
     pub epochs: Option<usize>,
-    /// Training images of the main model (the first of `Synth-Clean/train`) and of the
-    /// ensemble members.
-    #[arg(long, default_value_t = 200)]
-    pub images: usize,
+    /// Training images of the main model, the first of `Synth-Clean/train` (default 200; SAM 2
+    /// 1600, the whole split).
+    #[arg(long)]
+    pub images: Option<usize>,
     /// Fine-tuning stages after the main training, in order, comma-separated
     /// `EPOCHSxIMAGES@LR` (the first IMAGES of `Synth-Clean/train`, which is generated that
     /// large; peak lr LR); `--finetune` with no value runs none. Default `12x800@1e-3,
-    /// 8x1600@7e-4` ([`DEFAULT_FINETUNE`]; SAM 2: `6x800@1e-3,4x1600@7e-4`,
-    /// [`crate::SAM2_DEFAULT_FINETUNE`]); none with `--quick`.
+    /// 8x1600@7e-4` ([`DEFAULT_FINETUNE`]; SAM 2: none, its main stage already trains on the
+    /// whole split); none with `--quick`.
     #[arg(long, value_delimiter = ',', num_args = 0..)]
     pub finetune: Option<Vec<FinetuneSpec>>,
     /// Start from this checkpoint (same geometry) instead of training the main model: only
@@ -44,6 +44,10 @@ pub struct TrainArgs {
     /// Deep-ensemble members to train (0 for none).
     #[arg(long, default_value_t = 4)]
     pub ensemble_members: usize,
+    /// Training images of each ensemble member, the first of `Synth-Clean/train` (default 200,
+    /// at most the main model's).
+    #[arg(long)]
+    pub ensemble_images: Option<usize>,
     /// Epochs of each ensemble member (default 2; 1 with `--quick`).
     #[arg(long)]
     pub ensemble_epochs: Option<usize>,
@@ -75,10 +79,11 @@ impl Default for TrainArgs {
             data: "target/synth".into(),
             seed: 0,
             epochs: None,
-            images: 200,
+            images: None,
             finetune: None,
             init: None,
             ensemble_members: 4,
+            ensemble_images: None,
             ensemble_epochs: None,
             batch_images: 2,
             lr: 2e-3,

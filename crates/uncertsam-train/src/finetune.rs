@@ -30,21 +30,6 @@ pub const DEFAULT_FINETUNE: [FinetuneSpec; 2] = [
     },
 ];
 
-/// SAM 2's default stages, shorter to keep its slower step (0.40 s against SAM v1's 0.26 s)
-/// within the 90-minute budget: 6 epochs on 800 images, then 4 on 1600.
-pub const SAM2_DEFAULT_FINETUNE: [FinetuneSpec; 2] = [
-    FinetuneSpec {
-        epochs: 6,
-        images: 800,
-        lr: 1e-3,
-    },
-    FinetuneSpec {
-        epochs: 4,
-        images: 1600,
-        lr: 7e-4,
-    },
-];
-
 impl FromStr for FinetuneSpec {
     type Err = String;
 

@@ -15,6 +15,10 @@ use crate::args::TrainArgs;
 use crate::eval::eval_split;
 use crate::family::{Inner, Sam2Family, SamV1, TrainFamily};
 use crate::finetune::FinetuneSpec;
+
+/// Training images of each ensemble member when `--ensemble-images` is not given (the first of
+/// `Synth-Clean/train`, at most the main stage's).
+pub const DEFAULT_ENSEMBLE_IMAGES: usize = 200;
 use crate::init::{PeRule, init_weights};
 use crate::manifest::{DataInfo, Manifest, Stage, Versions, WallTime, command_line, init_info};
 use crate::synth_data::ensure_data;
@@ -70,10 +74,11 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
         None if quick => Vec::new(),
         None => F::DEFAULT_FINETUNE.to_vec(),
     };
+    let main_images = args.images.unwrap_or(F::DEFAULT_IMAGES).max(1);
     let needed = stages
         .iter()
         .map(|s| s.images)
-        .fold(args.images.max(1), usize::max);
+        .fold(main_images, usize::max);
     ensure_data(&args.data, quick, needed)?;
     let geometry = match &args.geometry {
         Some(p) => serde_json::from_str::<F::Config>(
@@ -84,7 +89,7 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
     };
     let limit = if quick { 4 } else { needed };
     let all = data::load_split(&args.data, "Synth-Clean", "train", Some(limit))?;
-    let images = &all[..args.images.clamp(1, all.len())];
+    let images = &all[..main_images.min(all.len())];
     let masks = |set: &[data::TrainImage]| set.iter().map(|i| i.masks.len()).sum::<usize>();
     let train_masks = masks(images);
     eprintln!(
@@ -204,13 +209,17 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
     let mut members = Vec::new();
     let mut ensemble = Vec::new();
     if members_n > 0 {
-        let cache = precompute_embeddings::<A, F>(&main, images);
+        let ens_images = &images[..args
+            .ensemble_images
+            .unwrap_or(DEFAULT_ENSEMBLE_IMAGES)
+            .clamp(1, images.len())];
+        let cache = precompute_embeddings::<A, F>(&main, ens_images);
         for i in 0..members_n {
             let seed = args.seed.wrapping_add(1000 * (i as u64 + 1));
             let member = F::reinit_heads(trained.clone(), seed);
             let (member, curve) = train_loop::<A, F>(
                 member,
-                images,
+                ens_images,
                 &Embeddings::Frozen(&cache),
                 &ens_settings,
                 seed,
@@ -224,8 +233,8 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
             members.push(member);
             ensemble.push(Stage {
                 seed,
-                images: images.len(),
-                masks: train_masks,
+                images: ens_images.len(),
+                masks: masks(ens_images),
                 settings: ens_settings.clone(),
                 curve,
             });

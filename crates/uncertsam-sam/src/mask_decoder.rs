@@ -95,9 +95,14 @@ impl<B: Backend> MaskDecoder<B> {
 
     /// Predicts masks for `b` prompts against one image embedding (`predict_masks`).
     ///
+    /// With one image embedding and a dense prompt shared by all `b` prompts (batch 1, as
+    /// `PromptEncoder::forward_shared` gives without mask prompts), the two-way transformer's
+    /// first image-side projections run once for the whole batch (same values as with `b`
+    /// copies).
+    ///
     /// # Shapes
     /// - image_embeddings, image_pe: `[1, dim, E, E]` (or `[b, ...]`)
-    /// - sparse: `[b, n, dim]`, dense: `[b, dim, E, E]`
+    /// - sparse: `[b, n, dim]`, dense: `[b, dim, E, E]` or `[1, dim, E, E]`
     pub fn predict_masks(
         &self,
         image_embeddings: Tensor<B, 4>,
@@ -106,7 +111,8 @@ impl<B: Backend> MaskDecoder<B> {
         dense: Tensor<B, 4>,
         hook: &mut dyn NoiseHook<B>,
     ) -> DecoderOutput<B> {
-        let [b, d, eh, ew] = dense.dims();
+        let [bd, d, eh, ew] = dense.dims();
+        let b = sparse.as_ref().map_or(bd, |s| s.dims()[0].max(bd));
         let n = self.num_mask_tokens;
         let output_tokens = Tensor::cat(
             vec![self.iou_token.weight.val(), self.mask_tokens.weight.val()],
@@ -118,9 +124,8 @@ impl<B: Backend> MaskDecoder<B> {
             Some(s) => Tensor::cat(vec![output_tokens, s], 1),
             None => output_tokens,
         };
-        let src = image_embeddings.expand([b, d, eh, ew]) + dense;
-        let pos = image_pe.expand([b, d, eh, ew]);
-        let (hs, src) = self.transformer.forward(src, pos, tokens, hook);
+        let src = image_embeddings + dense; // [b or 1, d, eh, ew]
+        let (hs, src) = self.transformer.forward(src, image_pe, tokens, hook);
         let iou_token_out = hs.clone().slice([0..b, 0..1]).reshape([b, d]);
         let src = src.swap_dims(1, 2).reshape([b, d, eh, ew]);
         let up = &self.output_upscaling;

@@ -222,6 +222,27 @@ impl<B: Backend> PromptEncoder<B> {
         pe + labels
     }
 
+    /// [`Self::forward`], with the dense embedding left at batch 1 when there is no mask
+    /// prompt (`no_mask_embed`, the same for every prompt set), so a decoder run against one
+    /// image embedding shares its image-side work across the batch.
+    ///
+    /// # Shapes
+    /// -> sparse `[b, n, embed_dim]`, dense `[b or 1, embed_dim, E, E]`
+    pub fn forward_shared(
+        &self,
+        prompts: &Prompts<B>,
+        b: usize,
+    ) -> (Option<Tensor<B, 3>>, Tensor<B, 4>) {
+        let (sparse, dense) = self.forward(prompts, b);
+        match (&prompts.masks, sparse.is_some()) {
+            (None, true) => {
+                let [_, d, h, w] = dense.dims();
+                (sparse, dense.slice([0..1, 0..d, 0..h, 0..w]))
+            }
+            _ => (sparse, dense),
+        }
+    }
+
     /// Sparse (points, box corners) and dense (mask) prompt embeddings.
     ///
     /// # Shapes

@@ -36,7 +36,8 @@ impl<B: Backend> Attention<B> {
     }
 
     /// # Shapes
-    /// - q: `[b, nq, dim]`, k and v: `[b, nk, dim]` -> `[b, nq, dim]`
+    /// - q: `[b, nq, dim]`, k and v: `[b, nk, dim]` -> `[b, nq, dim]`; either side may have
+    ///   batch 1 (shared by every item of the other side's batch)
     pub fn forward(&self, q: Tensor<B, 3>, k: Tensor<B, 3>, v: Tensor<B, 3>) -> Tensor<B, 3> {
         let split = |x: Tensor<B, 3>| {
             let [b, n, c] = x.dims();
@@ -46,12 +47,12 @@ impl<B: Backend> Attention<B> {
         let q = split(linear_flat(&self.q_proj, q));
         let k = split(linear_flat(&self.k_proj, k));
         let v = split(linear_flat(&self.v_proj, v));
-        let [b, h, nq, c] = q.dims();
+        let c = q.dims()[3];
         let attn = q.matmul(k.swap_dims(2, 3)) / (c as f64).sqrt();
-        let out = softmax(attn, 3)
-            .matmul(v)
-            .swap_dims(1, 2)
-            .reshape([b, nq, h * c]);
+        // The batch is the broadcast of q's and k's (one side may be a shared `[1, ...]`).
+        let out = softmax(attn, 3).matmul(v);
+        let [b, h, nq, c] = out.dims();
+        let out = out.swap_dims(1, 2).reshape([b, nq, h * c]);
         linear_flat(&self.out_proj, out)
     }
 }
@@ -123,8 +124,13 @@ impl<B: Backend> TwoWayTransformer<B> {
 
     /// Runs the transformer; `hook` may perturb the attention outputs and MLP hidden layers.
     ///
+    /// The image and its positional encoding may have batch 1 (one image for all `b` prompt
+    /// sets): the first block's image-side projections are then computed once and broadcast,
+    /// until its image-to-token attention makes the image tokens differ per prompt set. Every
+    /// value is the same as with the image expanded to `b` (same rows, same sums).
+    ///
     /// # Shapes
-    /// - image: `[b, c, h, w]`, image_pe: `[b, c, h, w]`, tokens: `[b, n, c]`
+    /// - image: `[b or 1, c, h, w]`, image_pe: `[b or 1, c, h, w]`, tokens: `[b, n, c]`
     /// - -> tokens `[b, n, c]`, image `[b, h*w, c]`
     pub fn forward(
         &self,
@@ -148,7 +154,8 @@ impl<B: Backend> TwoWayTransformer<B> {
         let attn = self.final_attn_token_to_image.forward(q, k, keys.clone());
         let attn = hook.apply(DecoderSite::FinalTokenToImage, attn);
         let queries = self.norm_final_attn.forward(queries + attn);
-        (queries, keys)
+        let [b, n_img, c] = [queries.dims()[0], keys.dims()[1], keys.dims()[2]];
+        (queries, keys.expand([b, n_img, c]))
     }
 }
 

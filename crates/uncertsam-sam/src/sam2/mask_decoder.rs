@@ -124,7 +124,8 @@ impl<B: Backend> MaskDecoder<B> {
         dense: Tensor<B, 4>,
         hook: &mut dyn NoiseHook<B>,
     ) -> (Tensor<B, 3>, Tensor<B, 4>) {
-        let [b, d, eh, ew] = dense.dims();
+        let [bd, d, eh, ew] = dense.dims();
+        let b = sparse.as_ref().map_or(bd, |s| s.dims()[0].max(bd));
         let n = self.output_hypernetworks_mlps.len();
         let output_tokens = Tensor::cat(
             vec![
@@ -140,9 +141,10 @@ impl<B: Backend> MaskDecoder<B> {
             Some(s) => Tensor::cat(vec![output_tokens, s], 1),
             None => output_tokens,
         };
-        let src = image_embeddings.expand([b, d, eh, ew]) + dense;
-        let pos = image_pe.expand([b, d, eh, ew]);
-        let (hs, src) = self.transformer.forward(src, pos, tokens, hook);
+        // One image and a shared dense prompt stay at batch 1: the transformer's first block
+        // then projects the image once for all `b` prompts (SAM v1's `MaskDecoder::predict_masks`).
+        let src = image_embeddings + dense; // [b or 1, d, eh, ew]
+        let (hs, src) = self.transformer.forward(src, image_pe, tokens, hook);
         (hs, src.swap_dims(1, 2).reshape([b, d, eh, ew]))
     }
 
@@ -150,7 +152,8 @@ impl<B: Backend> MaskDecoder<B> {
     ///
     /// # Shapes
     /// - image_embeddings, image_pe: `[1, dim, E, E]`; high_res: `[1, dim / 8, 4E, 4E]`,
-    ///   `[1, dim / 4, 2E, 2E]`; sparse: `[b, n, dim]`; dense: `[b, dim, E, E]`
+    ///   `[1, dim / 4, 2E, 2E]`; sparse: `[b, n, dim]`; dense: `[b, dim, E, E]` or, shared by
+    ///   every prompt, `[1, dim, E, E]`
     pub fn predict_masks(
         &self,
         image_embeddings: Tensor<B, 4>,
@@ -160,9 +163,9 @@ impl<B: Backend> MaskDecoder<B> {
         high_res: &[Tensor<B, 4>; 2],
         hook: &mut dyn NoiseHook<B>,
     ) -> Sam2DecoderOutput<B> {
-        let [b, d, _, _] = dense.dims();
         let n = self.output_hypernetworks_mlps.len();
         let (hs, src) = self.transformer_outputs(image_embeddings, image_pe, sparse, dense, hook);
+        let [b, d, _, _] = src.dims();
         let token = |i: usize| hs.clone().slice([0..b, i..i + 1]).reshape([b, d]);
         let up = &self.output_upscaling;
         let [s0, s1] = high_res;

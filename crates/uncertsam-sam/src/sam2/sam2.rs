@@ -314,6 +314,16 @@ impl<B: Backend> Sam2Heads<'_, B> {
         hook: &mut dyn NoiseHook<B>,
     ) -> Result<Sam2DecoderOutput<B>, SamError> {
         let (sparse, dense) = self.prompt_embeddings(prompts)?;
+        // One image, no mask prompt: the dense prompt (`no_mask_embed`) is the same for every
+        // prompt, so it stays at batch 1 and the decoder shares its first image-side projections
+        // (`PromptEncoder::forward_shared`; bitwise the same outputs).
+        let dense =
+            if image.embeddings.dims()[0] == 1 && prompts.masks.is_none() && sparse.is_some() {
+                let [_, d, h, w] = dense.dims();
+                dense.slice([0..1, 0..d, 0..h, 0..w])
+            } else {
+                dense
+            };
         Ok(self.mask_decoder.predict_masks(
             image.embeddings.clone(),
             self.dense_pe(),

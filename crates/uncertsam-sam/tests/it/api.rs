@@ -80,6 +80,55 @@ fn batched_prompts_decode_like_single_prompts() {
     }
 }
 
+/// One image embedding against `b` prompt sets: the decoder shares the image-side work of its
+/// first block (batch-1 image and dense prompt, `PromptEncoder::forward_shared`). Every output
+/// must equal, bit for bit, the decode with the image and the dense prompt expanded to `b`.
+#[test]
+fn shared_image_decode_is_bitwise_the_expanded_decode() {
+    let (sam, image) = tiny();
+    let emb = sam.embed(&image);
+    let batch = (0..4).fold(PromptBatch::new(), |b, i| {
+        let d = 9.0 * f64::from(i);
+        b.with_row(PromptRow {
+            points: vec![([100.0 + d, 80.0], 1)],
+            bbox: Some([20.0 + d, 30.0 + d, 200.0 - d, 150.0 - d]),
+            mask: None,
+        })
+    });
+    let prompts = batch.build(&sam, &emb).expect("prompts");
+    let b = prompts.batch_size().expect("batch");
+    let pe = sam.prompt_encoder.get_dense_pe(&Default::default());
+    let (sparse, dense) = sam.prompt_encoder.forward(&prompts, b);
+    let (shared_sparse, shared_dense) = sam.prompt_encoder.forward_shared(&prompts, b);
+    assert_eq!(shared_dense.dims()[0], 1);
+    let [_, d, h, w] = dense.dims();
+    let hook = &mut uncertsam_sam::NoNoise;
+    let expanded = sam.mask_decoder.predict_masks(
+        emb.embeddings.clone().expand([b, d, h, w]),
+        pe.clone().expand([b, d, h, w]),
+        sparse,
+        dense,
+        hook,
+    );
+    let shared = sam.mask_decoder.predict_masks(
+        emb.embeddings.clone(),
+        pe,
+        shared_sparse,
+        shared_dense,
+        hook,
+    );
+    assert_eq!(values(expanded.masks), values(shared.masks));
+    assert_eq!(
+        values(expanded.iou_predictions),
+        values(shared.iou_predictions)
+    );
+    assert_eq!(
+        values(expanded.upscaled_embedding),
+        values(shared.upscaled_embedding)
+    );
+    assert_eq!(values(expanded.token0_hidden), values(shared.token0_hidden));
+}
+
 #[test]
 fn rows_of_different_structure_are_an_error() {
     let (sam, image) = tiny();

@@ -25,10 +25,14 @@ fn quick_training_learns_and_its_checkpoint_reloads() {
         data: dir.path().join("data"),
         epochs: Some(4),
         ensemble_members: 1,
+        ensemble_images: Some(2),
         quick: true,
         ..TrainArgs::default()
     };
     let report = run(&args).expect("quick training");
+    // The main stage on the quick set's 4 images, the member on the first 2 of them.
+    assert_eq!(report.manifest.data.train_images, 4);
+    assert_eq!(report.manifest.ensemble[0].images, 2);
     let losses = &report
         .manifest
         .train

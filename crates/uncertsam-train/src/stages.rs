@@ -190,7 +190,8 @@ pub fn run_family<A: AutodiffBackend, F: TrainFamily<A>>(
             curve,
         });
     }
-    let finetune_s: f64 = finetune.iter().map(|s| s.curve.seconds).sum();
+    // `+ 0.0`: an empty f64 sum is -0.0, which the log and manifest would print as "-0".
+    let finetune_s: f64 = finetune.iter().map(|s| s.curve.seconds).sum::<f64>() + 0.0;
     let main = trained.valid();
     F::save(&main, &out.join("sam.safetensors"))?;
     io::write_json(&out.join("config.json"), &F::config_json(&geometry))?;

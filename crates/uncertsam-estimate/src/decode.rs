@@ -88,11 +88,9 @@ impl<B: Backend> DecoderHead<B> {
         prompts: &Prompts<B>,
     ) -> Result<DecoderOutput<B>, EstimateError> {
         let b = prompts.batch_size().map_err(EstimateError::Input)?;
-        let (sparse, dense) = if embedding.embeddings.dims()[0] == 1 {
-            self.prompt_encoder.forward_shared(prompts, b)
-        } else {
-            self.prompt_encoder.forward(prompts, b)
-        };
+        let (sparse, dense) =
+            self.prompt_encoder
+                .forward_shared(prompts, b, embedding.embeddings.dims()[0]);
         let pe = self
             .prompt_encoder
             .get_dense_pe(&embedding.embeddings.device());

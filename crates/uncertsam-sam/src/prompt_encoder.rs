@@ -222,9 +222,10 @@ impl<B: Backend> PromptEncoder<B> {
         pe + labels
     }
 
-    /// [`Self::forward`], with the dense embedding left at batch 1 when there is no mask
-    /// prompt (`no_mask_embed`, the same for every prompt set), so a decoder run against one
-    /// image embedding shares its image-side work across the batch.
+    /// [`Self::forward`] for a decoder run against an image embedding of batch `image_batch`:
+    /// with one image and no mask prompt the dense embedding (`no_mask_embed`, the same for
+    /// every prompt set) is left at batch 1, so the decoder shares its image-side work across
+    /// the batch.
     ///
     /// # Shapes
     /// -> sparse `[b, n, embed_dim]`, dense `[b or 1, embed_dim, E, E]`
@@ -232,10 +233,11 @@ impl<B: Backend> PromptEncoder<B> {
         &self,
         prompts: &Prompts<B>,
         b: usize,
+        image_batch: usize,
     ) -> (Option<Tensor<B, 3>>, Tensor<B, 4>) {
         let (sparse, dense) = self.forward(prompts, b);
-        match (&prompts.masks, sparse.is_some()) {
-            (None, true) => {
+        match (image_batch, &prompts.masks, sparse.is_some()) {
+            (1, None, true) => {
                 let [_, d, h, w] = dense.dims();
                 (sparse, dense.slice([0..1, 0..d, 0..h, 0..w]))
             }

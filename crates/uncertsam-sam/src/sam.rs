@@ -213,11 +213,9 @@ impl<B: Backend> Sam<B> {
     ) -> Result<Decoded<B>, SamError> {
         let b = prompts.batch_size().map_err(SamError::Input)?;
         self.check_prompts(prompts)?;
-        let (sparse, dense) = if image.embeddings.dims()[0] == 1 {
-            self.prompt_encoder.forward_shared(prompts, b)
-        } else {
-            self.prompt_encoder.forward(prompts, b)
-        };
+        let (sparse, dense) =
+            self.prompt_encoder
+                .forward_shared(prompts, b, image.embeddings.dims()[0]);
         let pe = self.prompt_encoder.get_dense_pe(&self.device());
         let all =
             self.mask_decoder

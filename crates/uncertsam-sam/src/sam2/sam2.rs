@@ -276,6 +276,19 @@ impl<B: Backend> Sam2Heads<'_, B> {
         prompts: &Prompts<B>,
     ) -> Result<(Option<Tensor<B, 3>>, Tensor<B, 4>), SamError> {
         let b = prompts.batch_size().map_err(SamError::Input)?;
+        self.prompt_embeddings_for(prompts, b)
+    }
+
+    /// [`Self::prompt_embeddings`] for a decoder run against an image embedding of batch
+    /// `image_batch`: one image and no mask prompt leave the dense embedding at batch 1
+    /// (`PromptEncoder::forward_shared`).
+    #[allow(clippy::type_complexity)]
+    pub fn prompt_embeddings_for(
+        &self,
+        prompts: &Prompts<B>,
+        image_batch: usize,
+    ) -> Result<(Option<Tensor<B, 3>>, Tensor<B, 4>), SamError> {
+        let b = prompts.batch_size().map_err(SamError::Input)?;
         let low = self.config.low_res_side();
         if let Some(m) = &prompts.masks {
             let dims = m.dims();
@@ -286,7 +299,7 @@ impl<B: Backend> Sam2Heads<'_, B> {
             }
         }
         let p = as_sam2_points(prompts, b, &self.device());
-        Ok(self.prompt_encoder.forward(&p, b))
+        Ok(self.prompt_encoder.forward_shared(&p, b, image_batch))
     }
 
     /// The dense positional encoding, `[1, d, E, E]`.
@@ -313,17 +326,7 @@ impl<B: Backend> Sam2Heads<'_, B> {
         prompts: &Prompts<B>,
         hook: &mut dyn NoiseHook<B>,
     ) -> Result<Sam2DecoderOutput<B>, SamError> {
-        let (sparse, dense) = self.prompt_embeddings(prompts)?;
-        // One image, no mask prompt: the dense prompt (`no_mask_embed`) is the same for every
-        // prompt, so it stays at batch 1 and the decoder shares its first image-side projections
-        // (`PromptEncoder::forward_shared`; bitwise the same outputs).
-        let dense =
-            if image.embeddings.dims()[0] == 1 && prompts.masks.is_none() && sparse.is_some() {
-                let [_, d, h, w] = dense.dims();
-                dense.slice([0..1, 0..d, 0..h, 0..w])
-            } else {
-                dense
-            };
+        let (sparse, dense) = self.prompt_embeddings_for(prompts, image.embeddings.dims()[0])?;
         Ok(self.mask_decoder.predict_masks(
             image.embeddings.clone(),
             self.dense_pe(),

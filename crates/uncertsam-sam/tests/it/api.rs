@@ -99,7 +99,7 @@ fn shared_image_decode_is_bitwise_the_expanded_decode() {
     let b = prompts.batch_size().expect("batch");
     let pe = sam.prompt_encoder.get_dense_pe(&Default::default());
     let (sparse, dense) = sam.prompt_encoder.forward(&prompts, b);
-    let (shared_sparse, shared_dense) = sam.prompt_encoder.forward_shared(&prompts, b);
+    let (shared_sparse, shared_dense) = sam.prompt_encoder.forward_shared(&prompts, b, 1);
     assert_eq!(shared_dense.dims()[0], 1);
     let [_, d, h, w] = dense.dims();
     let hook = &mut uncertsam_sam::NoNoise;

@@ -66,7 +66,7 @@ pub struct TrainArgs {
     #[arg(long)]
     pub quick: bool,
     /// SAM 2: the fraction of the from-scratch main stage that trains with the decoder's
-    /// high-resolution features held at zero (default 0.5; see `uncertsam_train::sam2_step`).
+    /// high-resolution features held at zero (default 0.25; see `uncertsam_train::sam2_step`).
     #[arg(long)]
     pub high_res_warmup: Option<f64>,
 }

@@ -57,7 +57,7 @@
 //! 0.26 s, so its default is one main stage of 13 epochs on the whole 1600-image split, no
 //! fine-tuning stages (10 400 steps, within the 90-minute budget; the ensemble members still
 //! train on the first 200 images); and the decoder's high-resolution features start at zero and
-//! are held there for the first half of the main stage (`--high-res-warmup`), without which the
+//! are held there for the first quarter of the main stage (`--high-res-warmup`), without which the
 //! model never learns to follow the box ([`sam2_step`] says why).
 //!
 //! **Determinism**: every random draw (initial weights, order, flips, prompts) comes from ChaCha

@@ -283,8 +283,8 @@ fn quick_sam2_training_learns_and_its_checkpoint_reloads() {
 }
 
 /// SAM 2's high-res warm-up: `conv_s0` / `conv_s1` start at zero and stay exactly zero while
-/// the warm-up lasts (the whole stage here), then train (the default half of the stage), and
-/// the manifest records the warm-up's steps.
+/// the warm-up lasts (the whole stage here), then train (after the default quarter of the
+/// stage), and the manifest records the warm-up's steps.
 #[test]
 fn sam2_high_res_projections_stay_zero_through_the_warm_up_then_train() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -320,7 +320,7 @@ fn sam2_high_res_projections_stay_zero_through_the_warm_up_then_train() {
     let (warm, steps, whole) = projections(Some(1.0), "whole");
     assert_eq!(warm, steps);
     assert!(whole.iter().all(|&w| w == 0.0), "moved during the warm-up");
-    let (warm, steps, half) = projections(None, "half");
-    assert_eq!((warm, steps), (2, 4));
-    assert!(half.iter().any(|&w| w != 0.0), "never trained after it");
+    let (warm, steps, quarter) = projections(None, "quarter");
+    assert_eq!((warm, steps), (1, 4));
+    assert!(quarter.iter().any(|&w| w != 0.0), "never trained after it");
 }

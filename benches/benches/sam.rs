@@ -25,6 +25,7 @@ fn geometries() -> Vec<(&'static str, SamConfig)> {
 
 fn bench(c: &mut Criterion) {
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::gemm_threads::one_thread_per_gemm();
     let device = Default::default();
     for (name, cfg) in geometries() {
         let sam = Sam::<B>::new(&cfg, &device).expect("valid preset");

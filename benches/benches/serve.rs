@@ -69,6 +69,7 @@ fn start(data: &std::path::Path) -> SocketAddr {
 
 fn bench(c: &mut Criterion) {
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::gemm_threads::one_thread_per_gemm();
     let data = tempfile::tempdir().expect("a temp dir");
     let cfg = uncertsam_data::synth::SynthConfig {
         train: 4,

@@ -13,6 +13,7 @@ fn main() {
     let name = std::env::args().nth(1).unwrap_or_else(|| "vit_b".into());
     let cfg = SamConfig::preset(&name).expect("preset name");
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::gemm_threads::one_thread_per_gemm();
     let device = Default::default();
     let sam = Sam::<B>::new(&cfg, &device).expect("valid preset");
     let s = cfg.img_size;

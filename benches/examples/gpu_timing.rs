@@ -161,6 +161,7 @@ fn run<B: Backend>(o: &Options, device: &B::Device) -> Result<(), String> {
 
 fn main() -> std::process::ExitCode {
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::gemm_threads::one_thread_per_gemm();
     let result = parse().and_then(|o| match (o.backend.as_str(), o.dtype.as_str()) {
         ("cpu", "f32") => run::<burn::backend::NdArray<f32>>(&o, &Default::default()),
         #[cfg(feature = "cuda")]

@@ -33,6 +33,7 @@ type Call = Box<dyn FnMut() -> (f64, Option<f64>)>;
 fn main() -> anyhow::Result<()> {
     // The `uncertsam` binary's allocator setting (crates/uncertsam-bench/src/alloc.rs).
     uncertsam_bench::alloc::keep_freed_memory();
+    uncertsam_bench::gemm_threads::one_thread_per_gemm();
     let row = std::env::args()
         .nth(1)
         .ok_or_else(|| anyhow::anyhow!("usage: uncertsam-perf-worker ROW"))?;

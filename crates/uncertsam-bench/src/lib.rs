@@ -22,6 +22,7 @@ pub mod fit_cmd;
 pub mod fit_fusion;
 pub mod fitted;
 pub mod gallery;
+pub mod gemm_threads;
 pub mod inputs;
 pub mod jobs;
 pub mod parent_death;

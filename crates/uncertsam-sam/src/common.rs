@@ -4,10 +4,11 @@
 use burn::module::{Module, Param};
 use burn::nn::{Linear, LinearConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::relu;
+
+use crate::host::{HostReshape, gelu};
 
 use crate::conv::linear_flat;
-use crate::parallel::par_rows;
 
 /// A `Linear` layer with the official (PyTorch) parameter names.
 pub(crate) fn linear<B: Backend>(
@@ -49,8 +50,8 @@ impl<B: Backend> LayerNorm2d<B> {
         let centred = x - mean;
         let var = centred.clone().powi_scalar(2).mean_dim(1);
         let normed = centred / (var + self.eps).sqrt();
-        let w = self.weight.val().reshape([1, c, 1, 1]);
-        let b = self.bias.val().reshape([1, c, 1, 1]);
+        let w = self.weight.val().host_reshape([1, c, 1, 1]);
+        let b = self.bias.val().host_reshape([1, c, 1, 1]);
         normed * w + b
     }
 }
@@ -78,11 +79,7 @@ impl<B: Backend> MlpBlock<B> {
     /// Applies the block to the last axis.
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
         let h = linear_flat(&self.lin1, x);
-        let h = if self.gelu {
-            par_activation(h, gelu)
-        } else {
-            relu(h)
-        };
+        let h = if self.gelu { gelu(h) } else { relu(h) };
         linear_flat(&self.lin2, h)
     }
 
@@ -96,17 +93,6 @@ impl<B: Backend> MlpBlock<B> {
         let h = if self.gelu { gelu(h) } else { relu(h) };
         linear_flat(&self.lin2, noise(h))
     }
-}
-
-/// An element-wise activation over row blocks in parallel (see `parallel::par_rows`).
-pub(crate) fn par_activation<B: Backend, const D: usize>(
-    x: Tensor<B, D>,
-    f: fn(Tensor<B, 2>) -> Tensor<B, 2>,
-) -> Tensor<B, D> {
-    let dims = x.dims();
-    let cols = dims[D - 1];
-    let rows = x.shape().num_elements() / cols.max(1);
-    par_rows(x.reshape([rows, cols]), f).reshape(dims)
 }
 
 /// The decoder's MLP: `num_layers` Linear layers with ReLU between them (`layers.{i}`).

@@ -5,6 +5,7 @@
 //! `Conv2d` / `ConvTranspose2d` modules, so checkpoint keys are unchanged, and they stay
 //! differentiable.
 
+use crate::host::HostReshape;
 use burn::nn::Linear;
 use burn::nn::conv::{Conv2d, ConvTranspose2d};
 use burn::prelude::*;
@@ -19,13 +20,13 @@ pub(crate) fn linear_flat<B: Backend, const D: usize>(
     let rows = dims[..D - 1].iter().product::<usize>();
     let w = layer.weight.val(); // [in, out]
     let d_out = w.dims()[1];
-    let mut y = x.reshape([rows, d_in]).matmul(w);
+    let mut y = crate::host::matmul(x.host_reshape([rows, d_in]), w);
     if let Some(b) = &layer.bias {
-        y = y + b.val().unsqueeze::<2>();
+        y = crate::host::add_row_bias(y, b.val());
     }
     let mut out_dims = dims;
     out_dims[D - 1] = d_out;
-    y.reshape(out_dims)
+    y.host_reshape(out_dims)
 }
 
 /// A convolution whose kernel equals its stride and has no padding (patchify), as one GEMM.
@@ -38,17 +39,17 @@ pub(crate) fn conv_patchify<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Te
     let [out, _, k, _] = weight.dims();
     let (gh, gw) = (h / k, w / k);
     let patches = if k == 1 {
-        x.permute([0, 2, 3, 1]).reshape([n * h * w, c])
+        x.permute([0, 2, 3, 1]).host_reshape([n * h * w, c])
     } else {
-        x.reshape([n, c, gh, k, gw, k])
+        x.host_reshape([n, c, gh, k, gw, k])
             .permute([0, 2, 4, 1, 3, 5])
-            .reshape([n * gh * gw, c * k * k])
+            .host_reshape([n * gh * gw, c * k * k])
     };
-    let mut y = patches.matmul(weight.reshape([out, c * k * k]).transpose()); // [n*gh*gw, out]
+    let mut y = crate::host::matmul(patches, weight.host_reshape([out, c * k * k]).transpose()); // [n*gh*gw, out]
     if let Some(b) = &conv.bias {
-        y = y + b.val().unsqueeze::<2>();
+        y = crate::host::add_row_bias(y, b.val());
     }
-    y.reshape([n, gh, gw, out]).permute([0, 3, 1, 2])
+    y.host_reshape([n, gh, gw, out]).permute([0, 3, 1, 2])
 }
 
 /// A 3x3 convolution with padding 1 and stride 1, as one GEMM over the 9 shifted copies.
@@ -89,16 +90,16 @@ pub(crate) fn conv3x3_same<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Ten
         }
     }
     // [n, h, w, 9, c] -> columns ordered (ky, kx, c); the weight as [out, ky, kx, c].
-    let cols = Tensor::cat(shifted, 3).reshape([n * h * w, 9 * c]);
+    let cols = Tensor::cat(shifted, 3).host_reshape([n * h * w, 9 * c]);
     let wmat = weight
         .permute([0, 2, 3, 1])
-        .reshape([out, 9 * c])
+        .host_reshape([out, 9 * c])
         .transpose();
-    let mut y = cols.matmul(wmat);
+    let mut y = crate::host::matmul(cols, wmat);
     if let Some(b) = &conv.bias {
-        y = y + b.val().unsqueeze::<2>();
+        y = crate::host::add_row_bias(y, b.val());
     }
-    y.reshape([n, h, w, out]).permute([0, 3, 1, 2])
+    y.host_reshape([n, h, w, out]).permute([0, 3, 1, 2])
 }
 
 /// A transposed convolution with `kernel = stride = 2` and no padding, as one GEMM.
@@ -118,14 +119,18 @@ pub(crate) fn conv_transpose_2x2<B: Backend>(
     let [n, c, h, w] = x.dims();
     let weight = conv.weight.val(); // [c, out, 2, 2]
     let out = weight.dims()[1];
-    let wt = weight.reshape([c, out * 4]).transpose().unsqueeze::<3>(); // [1, out*2*2, c]
-    let y = wt
-        .matmul(x.reshape([n, c, h * w])) // [n, out*2*2, h*w]
-        .reshape([n, out, 2, 2, h, w])
+    let wt = weight.host_reshape([c, out * 4]).transpose(); // [out*2*2, c]
+    let y = if n == 1 {
+        crate::host::matmul(wt, x.host_reshape([c, h * w])).unsqueeze::<3>()
+    } else {
+        crate::host::matmul_batched(wt.unsqueeze::<3>(), x.host_reshape([n, c, h * w]))
+    }; // [n, out*2*2, h*w]
+    let y = y
+        .host_reshape([n, out, 2, 2, h, w])
         .permute([0, 1, 4, 2, 5, 3]); // [n, out, h, 2, w, 2]
     let y = match &conv.bias {
-        Some(b) => y + b.val().reshape([1, out, 1, 1, 1, 1]),
+        Some(b) => y + b.val().host_reshape([1, out, 1, 1, 1, 1]),
         None => y,
     };
-    y.reshape([n, out, 2 * h, 2 * w])
+    y.host_reshape([n, out, 2 * h, 2 * w])
 }

@@ -12,6 +12,7 @@ use burn::nn::PaddingConfig2d;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
+use crate::host::HostReshape;
 use crate::parallel::par_map;
 
 /// BatchNorm2d in eval mode, with the official parameter and buffer names.
@@ -79,7 +80,7 @@ impl<B: Backend> Conv2dBn<B> {
         let scale = bn.weight.val() / (bn.running_var.val() + BN_EPS).sqrt();
         let w = self.c.weight.val();
         let out = w.dims()[0];
-        let wf = w * scale.clone().reshape([out, 1, 1, 1]);
+        let wf = w * scale.clone().host_reshape([out, 1, 1, 1]);
         let bf = bn.bias.val() - bn.running_mean.val() * scale;
         (wf, bf)
     }
@@ -93,10 +94,11 @@ impl<B: Backend> Conv2dBn<B> {
         let [out, in_g, k, _] = w.dims();
         if self.groups == 1 && k == 1 && self.stride == 1 {
             let [n, h, wd, c] = x.dims();
-            let y = x
-                .reshape([n * h * wd, c])
-                .matmul(w.reshape([out, in_g]).transpose());
-            return (y + b.unsqueeze::<2>()).reshape([n, h, wd, out]);
+            let y = crate::host::matmul(
+                x.host_reshape([n * h * wd, c]),
+                w.host_reshape([out, in_g]).transpose(),
+            );
+            return crate::host::add_row_bias(y, b).host_reshape([n, h, wd, out]);
         }
         if self.groups == 1 {
             return conv_im2col(x, w, b, self.stride, self.padding);
@@ -115,7 +117,7 @@ fn out_size(input: usize, k: usize, stride: usize, pad: usize) -> usize {
 /// rank-4 array out element by element (0.5 s for 16.7 M values), a rank-1 one at once.
 fn to_vec<B: Backend, const D: usize>(t: Tensor<B, D>) -> Vec<f32> {
     let n = t.shape().num_elements();
-    t.reshape([n])
+    t.host_reshape([n])
         .into_data()
         .convert::<f32>()
         .into_vec::<f32>()
@@ -168,9 +170,9 @@ pub(crate) fn conv_im2col<B: Backend>(
     // Columns are ordered (ky, kx, c); the weight as [out, ky, kx, c].
     let wmat = weight
         .permute([0, 2, 3, 1])
-        .reshape([out, cols_per_row])
+        .host_reshape([out, cols_per_row])
         .transpose();
-    (cols.matmul(wmat) + bias.unsqueeze::<2>()).reshape([n, oh, ow, out])
+    crate::host::add_row_bias(crate::host::matmul(cols, wmat), bias).host_reshape([n, oh, ow, out])
 }
 
 /// A depthwise `k x k` convolution (groups = channels), one output row per task.
@@ -189,7 +191,7 @@ fn depthwise<B: Backend>(
     let device = x.device();
     let (oh, ow) = (out_size(h, k, stride, pad), out_size(w, k, stride, pad));
     // Weights as [ky, kx, c] so the inner loop runs over contiguous channels.
-    let wk = to_vec(weight.reshape([c, k * k]).transpose());
+    let wk = to_vec(weight.host_reshape([c, k * k]).transpose());
     let bv = to_vec(bias);
     let src = to_vec(x);
     let rows: Vec<usize> = (0..n * oh).collect();

@@ -6,11 +6,11 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::common::{LayerNorm2d, MlpBlock, linear};
 use crate::config::SamConfig;
 use crate::conv::{conv_patchify, conv3x3_same, linear_flat};
+use crate::host::{HostReshape, layer_norm, matmul_batched, softmax_last};
 use crate::interp::linear_resize_matrix;
 use crate::parallel::{par_map, threads};
 
@@ -50,6 +50,8 @@ pub struct Block<B: Backend> {
     /// GELU MLP.
     pub mlp: MlpBlock<B>,
     window_size: usize,
+    /// The epsilon of both LayerNorms.
+    ln_eps: f64,
 }
 
 /// The neck: 1x1 conv, LayerNorm2d, 3x3 conv, LayerNorm2d (`neck.0..3`).
@@ -115,6 +117,7 @@ impl<B: Backend> ImageEncoderViT<B> {
                         device,
                     ),
                     window_size: window,
+                    ln_eps: c.encoder_layernorm_eps,
                 }
             })
             .collect();
@@ -178,7 +181,7 @@ impl<B: Backend> Block<B> {
     /// - x: `[n, h, w, dim]` -> `[n, h, w, dim]`
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let shortcut = x.clone();
-        let x = self.norm1.forward(x);
+        let x = layer_norm(&self.norm1, x, self.ln_eps);
         let x = if self.window_size > 0 {
             let [_, h, w, _] = x.dims();
             let (windows, padded) = window_partition(x, self.window_size);
@@ -188,7 +191,7 @@ impl<B: Backend> Block<B> {
             self.attn.forward(x)
         };
         let x = shortcut + x;
-        x.clone() + self.mlp.forward(self.norm2.forward(x))
+        x.clone() + self.mlp.forward(layer_norm(&self.norm2, x, self.ln_eps))
     }
 }
 
@@ -205,12 +208,18 @@ impl<B: Backend> Attention<B> {
         let heads = self.num_heads;
         let hd = dim / heads;
         let qkv = linear_flat(&self.qkv, x)
-            .reshape([n, h * w, 3, heads, hd])
+            .host_reshape([n, h * w, 3, heads, hd])
             .permute([2, 0, 3, 1, 4])
-            .reshape([3, n * heads, h * w, hd]);
-        let q = qkv.clone().narrow(0, 0, 1).reshape([n * heads, h * w, hd]);
-        let k = qkv.clone().narrow(0, 1, 1).reshape([n * heads, h * w, hd]);
-        let v = qkv.narrow(0, 2, 1).reshape([n * heads, h * w, hd]);
+            .host_reshape([3, n * heads, h * w, hd]);
+        let q = qkv
+            .clone()
+            .narrow(0, 0, 1)
+            .host_reshape([n * heads, h * w, hd]);
+        let k = qkv
+            .clone()
+            .narrow(0, 1, 1)
+            .host_reshape([n * heads, h * w, hd]);
+        let v = qkv.narrow(0, 2, 1).host_reshape([n * heads, h * w, hd]);
         let scale = (hd as f64).powf(-0.5);
         // Decomposed relative positions for every query, computed once: [n*heads, h, w, h|w].
         let rel = match (&self.rel_pos_h, &self.rel_pos_w) {
@@ -227,8 +236,8 @@ impl<B: Backend> Attention<B> {
         // slice a contiguous array instead of re-copying the transposed view per chunk.
         let kt = k
             .swap_dims(1, 2)
-            .reshape([b * hd, h * w])
-            .reshape([b, hd, h * w]);
+            .host_reshape([b * hd, h * w])
+            .host_reshape([b, hd, h * w]);
         // Attention logits go in chunks of about ATTN_CHUNK_BYTES (cache-friendly, and not
         // n*heads*(hw)^2 floats at once: 805 MB in ViT-B): several heads/windows per chunk when
         // they fit, else one head and a block of query rows. Chunks run on parallel threads.
@@ -256,21 +265,21 @@ impl<B: Backend> Attention<B> {
             let (bc, r) = (bs.len(), ys.len());
             let qc = q.clone().slice([bs.clone(), ys.start * w..ys.end * w]);
             let kc = kt.clone().slice([bs.clone()]);
-            let mut attn = (qc * scale).matmul(kc); // [bc, r*w, hw]
+            let mut attn = matmul_batched(qc * scale, kc); // [bc, r*w, hw]
             if let Some((rel_h, rel_w)) = &rel {
-                let attn5 = attn.reshape([bc, r, w, h, w])
+                let attn5 = attn.host_reshape([bc, r, w, h, w])
                     + rel_h
                         .clone()
                         .slice([bs.clone(), ys.clone()])
-                        .reshape([bc, r, w, h, 1])
+                        .host_reshape([bc, r, w, h, 1])
                     + rel_w
                         .clone()
                         .slice([bs.clone(), ys.clone()])
-                        .reshape([bc, r, w, 1, w]);
-                attn = attn5.reshape([bc, r * w, h * w]);
+                        .host_reshape([bc, r, w, 1, w]);
+                attn = attn5.host_reshape([bc, r * w, h * w]);
             }
             let vc = v.clone().slice([bs]);
-            (softmax(attn, 2).matmul(vc), r == h)
+            (matmul_batched(softmax_last(attn, None), vc), r == h)
         });
         // Reassemble: chunks are ordered by batch, then by query rows.
         let mut per_b: Vec<Tensor<B, 3>> = Vec::new();
@@ -292,9 +301,9 @@ impl<B: Backend> Attention<B> {
         };
         let x = attn
             .unwrap_or_else(|| Tensor::zeros([n * heads, h * w, hd], &q.device()))
-            .reshape([n, heads, h, w, hd])
+            .host_reshape([n, heads, h, w, hd])
             .permute([0, 2, 3, 1, 4])
-            .reshape([n, h, w, dim]);
+            .host_reshape([n, h, w, dim]);
         linear_flat(&self.proj, x)
     }
 }
@@ -330,7 +339,7 @@ pub fn get_rel_pos<B: Backend>(
         })
         .collect();
     let idx = Tensor::<B, 1, Int>::from_data(TensorData::new(idx, [q_size * k_size]), &device);
-    table.select(0, idx).reshape([q_size, k_size, c])
+    table.select(0, idx).host_reshape([q_size, k_size, c])
 }
 
 /// The decomposed relative-position terms `rel_h[b, y, x, ky] = q[b, y, x] . R_h[y, ky]` and
@@ -346,21 +355,19 @@ fn rel_pos_terms<B: Backend>(
     [h, w]: [usize; 2],
 ) -> (Tensor<B, 4>, Tensor<B, 4>) {
     let [b, _, c] = q.dims();
-    let r_q = q.reshape([b, h, w, c]);
+    let r_q = q.host_reshape([b, h, w, c]);
     // Batched over y: [h, b*w, c] @ [h, c, h].
     let rel_h = r_q
         .clone()
         .permute([1, 0, 2, 3])
-        .reshape([h, b * w, c])
-        .matmul(rh.swap_dims(1, 2))
-        .reshape([h, b, w, h])
+        .host_reshape([h, b * w, c]);
+    let rel_h = matmul_batched(rel_h, rh.swap_dims(1, 2))
+        .host_reshape([h, b, w, h])
         .permute([1, 0, 2, 3]);
     // Batched over x: [w, b*h, c] @ [w, c, w].
-    let rel_w = r_q
-        .permute([2, 0, 1, 3])
-        .reshape([w, b * h, c])
-        .matmul(rw.swap_dims(1, 2))
-        .reshape([w, b, h, w])
+    let rel_w = r_q.permute([2, 0, 1, 3]).host_reshape([w, b * h, c]);
+    let rel_w = matmul_batched(rel_w, rw.swap_dims(1, 2))
+        .host_reshape([w, b, h, w])
         .permute([1, 2, 0, 3]);
     (rel_h, rel_w)
 }
@@ -382,9 +389,9 @@ pub(crate) fn window_partition<B: Backend>(
     }
     let (hp, wp) = (h + ph, w + pw);
     let windows = x
-        .reshape([n, hp / ws, ws, wp / ws, ws, c])
+        .host_reshape([n, hp / ws, ws, wp / ws, ws, c])
         .permute([0, 1, 3, 2, 4, 5])
-        .reshape([n * (hp / ws) * (wp / ws), ws, ws, c]);
+        .host_reshape([n * (hp / ws) * (wp / ws), ws, ws, c]);
     (windows, [hp, wp])
 }
 
@@ -398,9 +405,9 @@ pub(crate) fn window_unpartition<B: Backend>(
     let c = windows.dims()[3];
     let n = windows.dims()[0] / ((hp / ws) * (wp / ws));
     let x = windows
-        .reshape([n, hp / ws, wp / ws, ws, ws, c])
+        .host_reshape([n, hp / ws, wp / ws, ws, ws, c])
         .permute([0, 1, 3, 2, 4, 5])
-        .reshape([n, hp, wp, c]);
+        .host_reshape([n, hp, wp, c]);
     if hp > h || wp > w {
         x.slice([0..n, 0..h, 0..w, 0..c])
     } else {

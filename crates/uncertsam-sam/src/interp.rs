@@ -2,6 +2,7 @@
 //! align_corners=False)` without antialiasing, expressed as interpolation matrices so that a
 //! resize is one or two matrix products on any backend.
 
+use crate::host::HostReshape;
 use burn::prelude::*;
 
 /// The `[out, in]` matrix `M` with `y = M x` equal to PyTorch's 1-D linear resize.
@@ -47,11 +48,11 @@ pub fn resize_bilinear<B: Backend>(x: Tensor<B, 4>, out_hw: [usize; 2]) -> Tenso
     .transpose();
     // Width first: [n*c*h, w] @ [w, ow] -> [n*c, h, ow]; then height: [oh, h] @ [n*c, h, ow].
     let x = x
-        .reshape([n * c * h, w])
+        .host_reshape([n * c * h, w])
         .matmul(mw_t)
-        .reshape([n * c, h, out_hw[1]]);
+        .host_reshape([n * c, h, out_hw[1]]);
     let x = mh.unsqueeze::<3>().matmul(x);
-    x.reshape([n, c, out_hw[0], out_hw[1]])
+    x.host_reshape([n, c, out_hw[0], out_hw[1]])
 }
 
 #[cfg(test)]

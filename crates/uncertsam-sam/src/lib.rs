@@ -29,6 +29,7 @@ mod conv_bn;
 mod error;
 pub mod family;
 pub mod frame;
+mod host;
 mod image_encoder;
 mod interp;
 pub mod loss;

@@ -5,7 +5,9 @@ use burn::module::Module;
 use burn::nn::conv::{ConvTranspose2d, ConvTranspose2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu};
+use burn::tensor::activation::relu;
+
+use crate::host::{HostReshape, gelu, matmul_batched};
 
 use crate::common::{LayerNorm2d, Mlp};
 use crate::config::SamConfig;
@@ -126,8 +128,8 @@ impl<B: Backend> MaskDecoder<B> {
         };
         let src = image_embeddings + dense; // [b or 1, d, eh, ew]
         let (hs, src) = self.transformer.forward(src, image_pe, tokens, hook);
-        let iou_token_out = hs.clone().slice([0..b, 0..1]).reshape([b, d]);
-        let src = src.swap_dims(1, 2).reshape([b, d, eh, ew]);
+        let iou_token_out = hs.clone().slice([0..b, 0..1]).host_reshape([b, d]);
+        let src = src.swap_dims(1, 2).host_reshape([b, d, eh, ew]);
         let up = &self.output_upscaling;
         let upscaled = gelu(up.ln.forward(conv_transpose_2x2(&up.conv1, src)));
         let upscaled = gelu(conv_transpose_2x2(&up.conv2, upscaled)); // [b, d/8, 4E, 4E]
@@ -145,14 +147,13 @@ impl<B: Backend> MaskDecoder<B> {
                 );
             }
             if i == 0 {
-                token0_hidden = Some(x.clone().reshape([b, x.dims()[2]]));
+                token0_hidden = Some(x.clone().host_reshape([b, x.dims()[2]]));
             }
             hyper.push(linear_flat(&mlp.layers[last], x)); // [b, 1, d/8]
         }
         let hyper_in = Tensor::cat(hyper, 1); // [b, n, d/8]
-        let masks = hyper_in
-            .matmul(upscaled.clone().reshape([b, c8, uh * uw]))
-            .reshape([b, n, uh, uw]);
+        let masks = matmul_batched(hyper_in, upscaled.clone().host_reshape([b, c8, uh * uw]))
+            .host_reshape([b, n, uh, uw]);
         let iou_predictions = self.iou_prediction_head.forward(iou_token_out);
         DecoderOutput {
             masks,

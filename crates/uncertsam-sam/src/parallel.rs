@@ -1,18 +1,34 @@
 //! Runs independent pieces of a forward pass on scoped threads.
 //!
 //! The ndarray backend threads its matrix products but runs element-wise operations (softmax,
-//! GELU, the relative-position add) on one core; chunks of attention and of MLP rows are
-//! independent, so they run side by side. Each piece is computed exactly as it would be
-//! alone, so results do not depend on the number of threads.
+//! the relative-position add) on one core; chunks of attention are independent, so they run
+//! side by side (row-wise kernels split their rows in `host`). Each piece is computed exactly
+//! as it would be alone, so results do not depend on the number of threads.
 
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
-/// Worker threads to use: the machine's available parallelism.
+use crate::host::{matmul_batched, softmax_last};
+
+/// Worker threads to use: `RAYON_NUM_THREADS` when set (the bench's `--jobs` workers run with
+/// one each), else the machine's available parallelism.
 pub(crate) fn threads() -> usize {
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::env::var("RAYON_NUM_THREADS")
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            .filter(|&n| n > 0)
+            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+    })
+}
+
+thread_local! {
+    static IN_WORKER: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the calling thread is one of [`par_map`]'s workers (which should not split again).
+pub(crate) fn in_worker() -> bool {
+    IN_WORKER.with(|w| w.get())
 }
 
 /// Maps `f` over `items` on up to [`threads`] scoped threads, keeping the order.
@@ -35,31 +51,18 @@ pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync
     std::thread::scope(|s| {
         let handles: Vec<_> = groups
             .into_iter()
-            .map(|g| s.spawn(move || g.into_iter().map(f).collect::<Vec<R>>()))
+            .map(|g| {
+                s.spawn(move || {
+                    IN_WORKER.with(|w| w.set(true));
+                    g.into_iter().map(f).collect::<Vec<R>>()
+                })
+            })
             .collect();
         handles
             .into_iter()
             .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
-}
-
-/// Applies an element-wise `f` to row blocks of a large `[rows, cols]` tensor in parallel.
-pub(crate) fn par_rows<B: Backend>(
-    x: Tensor<B, 2>,
-    f: impl Fn(Tensor<B, 2>) -> Tensor<B, 2> + Sync,
-) -> Tensor<B, 2> {
-    let [rows, cols] = x.dims();
-    let t = threads();
-    if t <= 1 || rows < 2 * t || rows * cols < PAR_MIN_ELEMENTS {
-        return f(x);
-    }
-    let per = rows.div_ceil(t);
-    let pieces: Vec<Tensor<B, 2>> = (0..rows)
-        .step_by(per)
-        .map(|r| x.clone().narrow(0, r, per.min(rows - r)))
-        .collect();
-    Tensor::cat(par_map(pieces, f), 0)
 }
 
 /// Below this many elements, thread start-up costs more than it saves.
@@ -85,7 +88,7 @@ pub(crate) fn chunked_attention<B: Backend>(
     let [bh, nq, _] = q.dims();
     let nk = kt.dims()[2];
     let attend = |q: Tensor<B, 3>, kt: Tensor<B, 3>, v: Tensor<B, 3>| {
-        softmax(q.matmul(kt) * scale, 2).matmul(v)
+        matmul_batched(softmax_last(matmul_batched(q, kt), Some(scale)), v)
     };
     let per_head = nq * nk * 4;
     if bh * per_head <= PAR_MIN_ELEMENTS * 4 {
@@ -132,6 +135,7 @@ mod tests {
     use super::*;
     use burn::backend::NdArray;
     use burn::tensor::Distribution;
+    use burn::tensor::activation::softmax;
 
     type B = NdArray<f32>;
 

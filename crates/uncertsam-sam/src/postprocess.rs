@@ -5,6 +5,7 @@
 
 use burn::prelude::*;
 
+use crate::host::HostReshape;
 use crate::interp::linear_resize_matrix;
 
 /// `M2 (orig <- input) x M1[..input] (img_size <- low_res)`, an `[orig, low]` matrix.
@@ -49,8 +50,8 @@ pub fn postprocess_masks<B: Backend>(
     )
     .transpose();
     let x = masks
-        .reshape([b * m * lh, lw])
+        .host_reshape([b * m * lh, lw])
         .matmul(mw_t)
-        .reshape([b * m, lh, ow]);
-    mh.unsqueeze::<3>().matmul(x).reshape([b, m, oh, ow])
+        .host_reshape([b * m, lh, ow]);
+    mh.unsqueeze::<3>().matmul(x).host_reshape([b, m, oh, ow])
 }

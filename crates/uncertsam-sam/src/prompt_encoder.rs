@@ -1,11 +1,11 @@
 //! The SAM v1 prompt encoder (`segment_anything/modeling/prompt_encoder.py`): random-Fourier
 //! positional encoding, point / box-corner / padding embeddings, mask-prompt downscaling.
 
+use crate::host::{HostReshape, gelu};
 use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
 use crate::common::LayerNorm2d;
 use crate::config::SamConfig;
@@ -27,8 +27,8 @@ impl<B: Backend> PositionEmbeddingRandom<B> {
         let [b, n, _] = coords.dims();
         let g = self.positional_encoding_gaussian_matrix.val();
         let half = g.dims()[1];
-        let proj = (coords * 2.0 - 1.0).reshape([b * n, 2]).matmul(g);
-        let proj = (proj * (2.0 * std::f32::consts::PI)).reshape([b, n, half]);
+        let proj = (coords * 2.0 - 1.0).host_reshape([b * n, 2]).matmul(g);
+        let proj = (proj * (2.0 * std::f32::consts::PI)).host_reshape([b, n, half]);
         Tensor::cat(vec![proj.clone().sin(), proj.cos()], 2)
     }
 
@@ -45,7 +45,7 @@ impl<B: Backend> PositionEmbeddingRandom<B> {
         let coords = Tensor::<B, 3>::from_data(TensorData::new(coords, [1, h * w, 2]), device);
         let pe = self.encode(coords); // [1, h*w, c]
         let c = pe.dims()[2];
-        pe.reshape([h, w, c]).permute([2, 0, 1])
+        pe.host_reshape([h, w, c]).permute([2, 0, 1])
     }
 
     /// Encodes pixel coordinates `(x, y)` of the padded model input of size `[h, w]`.
@@ -56,7 +56,7 @@ impl<B: Backend> PositionEmbeddingRandom<B> {
         let device = coords.device();
         // Divide like torch (x / w), not multiply by 1 / w, to keep the last bit.
         let norm = Tensor::<B, 1>::from_floats([w as f32, h as f32], &device);
-        self.encode(coords / norm.reshape([1, 1, 2]))
+        self.encode(coords / norm.host_reshape([1, 1, 2]))
     }
 }
 
@@ -173,7 +173,7 @@ impl<B: Backend> PromptEncoder<B> {
         self.point_embeddings[i]
             .weight
             .val()
-            .reshape([1, 1, self.embed_dim])
+            .host_reshape([1, 1, self.embed_dim])
     }
 
     /// Embeds points; appends a padding point when no box follows (`pad`).
@@ -203,7 +203,7 @@ impl<B: Backend> PromptEncoder<B> {
             .not_a_point_embed
             .weight
             .val()
-            .reshape([1, 1, self.embed_dim]);
+            .host_reshape([1, 1, self.embed_dim]);
         let mut out = pe * (pad_mask.clone().neg() + 1.0) + pad_mask * not_a_point;
         for l in 0..4 {
             out = out + is(l as i64) * self.label_embedding(l);
@@ -214,7 +214,7 @@ impl<B: Backend> PromptEncoder<B> {
     /// Embeds boxes as their two corners.
     fn embed_boxes(&self, boxes: Tensor<B, 2>) -> Tensor<B, 3> {
         let b = boxes.dims()[0];
-        let corners = (boxes + 0.5).reshape([b, 2, 2]);
+        let corners = (boxes + 0.5).host_reshape([b, 2, 2]);
         let pe = self
             .pe_layer
             .forward_with_coords(corners, self.input_image_size);
@@ -270,7 +270,7 @@ impl<B: Backend> PromptEncoder<B> {
                 self.no_mask_embed
                     .weight
                     .val()
-                    .reshape([1, self.embed_dim, 1, 1])
+                    .host_reshape([1, self.embed_dim, 1, 1])
                     .expand([b, self.embed_dim, h, w])
             }
         };

@@ -14,12 +14,12 @@ use burn::module::{Module, Param};
 use burn::nn::conv::Conv2dConfig;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
-use crate::common::{LayerNorm2d, linear, par_activation};
+use crate::common::{LayerNorm2d, linear};
 use crate::config::TinyVitConfig;
 use crate::conv::{conv_patchify, conv3x3_same, linear_flat};
 use crate::conv_bn::Conv2dBn;
+use crate::host::{HostReshape, layer_norm, matmul_batched, softmax_last};
 use crate::image_encoder::Neck;
 
 /// `patch_embed.seq`: `Conv2d_BN(3, d / 2, 3, 2, 1)`, GELU, `Conv2d_BN(d / 2, d, 3, 2, 1)`.
@@ -166,7 +166,9 @@ impl<B: Backend> TinyViT<B> {
                         blocks: (0..c.depths[i])
                             .map(|_| TinyViTBlock {
                                 attn: Attention {
-                                    norm: LayerNormConfig::new(dim).init(device),
+                                    norm: LayerNormConfig::new(dim)
+                                        .with_epsilon(LN_EPS)
+                                        .init(device),
                                     qkv: linear(dim, 3 * dim, true, device),
                                     proj: linear(dim, dim, true, device),
                                     attention_biases: Param::from_tensor(Tensor::zeros(
@@ -178,7 +180,9 @@ impl<B: Backend> TinyViT<B> {
                                 },
                                 local_conv: Conv2dBn::new([dim, dim], ks, 1, ks / 2, dim, device),
                                 mlp: Mlp {
-                                    norm: LayerNormConfig::new(dim).init(device),
+                                    norm: LayerNormConfig::new(dim)
+                                        .with_epsilon(LN_EPS)
+                                        .init(device),
                                     fc1: linear(dim, hidden, true, device),
                                     fc2: linear(hidden, dim, true, device),
                                 },
@@ -286,22 +290,22 @@ impl<B: Backend> TinyViTBlock<B> {
         let ws = self.attn.window;
         let attn = if h == ws && w == ws {
             self.attn
-                .forward(x.clone().reshape([n, h * w, c]))
-                .reshape([n, h, w, c])
+                .forward(x.clone().host_reshape([n, h * w, c]))
+                .host_reshape([n, h, w, c])
         } else {
             let (ph, pw) = ((ws - h % ws) % ws, (ws - w % ws) % ws);
             let padded = pad_hw(x.clone(), ph, pw);
             let (nh, nw) = ((h + ph) / ws, (w + pw) / ws);
             let windows = padded
-                .reshape([n, nh, ws, nw, ws, c])
+                .host_reshape([n, nh, ws, nw, ws, c])
                 .swap_dims(2, 3)
-                .reshape([n * nh * nw, ws * ws, c]);
+                .host_reshape([n * nh * nw, ws * ws, c]);
             let out = self
                 .attn
                 .forward(windows)
-                .reshape([n, nh, nw, ws, ws, c])
+                .host_reshape([n, nh, nw, ws, ws, c])
                 .swap_dims(2, 3)
-                .reshape([n, h + ph, w + pw, c]);
+                .host_reshape([n, h + ph, w + pw, c]);
             if ph > 0 || pw > 0 {
                 out.slice([0..n, 0..h, 0..w, 0..c])
             } else {
@@ -317,7 +321,7 @@ impl<B: Backend> Mlp<B> {
     /// # Shapes
     /// - x: `[..., dim]` -> `[..., dim]`
     pub fn forward<const D: usize>(&self, x: Tensor<B, D>) -> Tensor<B, D> {
-        let x = linear_flat(&self.fc1, self.norm.forward(x));
+        let x = linear_flat(&self.fc1, layer_norm(&self.norm, x, LN_EPS));
         linear_flat(&self.fc2, gelu(x))
     }
 }
@@ -335,7 +339,7 @@ impl<B: Backend> Attention<B> {
         self.attention_biases
             .val()
             .select(1, idx)
-            .reshape([self.num_heads, n, n])
+            .host_reshape([self.num_heads, n, n])
     }
 
     /// # Shapes
@@ -344,18 +348,17 @@ impl<B: Backend> Attention<B> {
         let [b, n, dim] = x.dims();
         let heads = self.num_heads;
         let kd = dim / heads;
-        let qkv = linear_flat(&self.qkv, self.norm.forward(x))
-            .reshape([b, n, heads, 3 * kd])
+        let qkv = linear_flat(&self.qkv, layer_norm(&self.norm, x, LN_EPS))
+            .host_reshape([b, n, heads, 3 * kd])
             .swap_dims(1, 2); // [b, heads, N, 3 kd]
         let q = qkv.clone().narrow(3, 0, kd);
         let k = qkv.clone().narrow(3, kd, kd);
         let v = qkv.narrow(3, 2 * kd, kd);
         let scale = (kd as f64).powf(-0.5);
-        let attn = q.matmul(k.swap_dims(2, 3)) * scale + self.bias().unsqueeze::<4>();
-        let x = softmax(attn, 3)
-            .matmul(v)
+        let attn = matmul_batched(q, k.swap_dims(2, 3)) * scale + self.bias().unsqueeze::<4>();
+        let x = matmul_batched(softmax_last(attn, None), v)
             .swap_dims(1, 2)
-            .reshape([b, n, dim]);
+            .host_reshape([b, n, dim]);
         linear_flat(&self.proj, x)
     }
 }
@@ -390,7 +393,10 @@ fn offsets(ws: usize) -> (Vec<i64>, usize) {
     (idxs, ids.len())
 }
 
-/// GELU (erf form) over row blocks on parallel threads (burn's runs on one core).
+/// GELU (erf form), fused and threaded on the CPU backend (`host::gelu`).
 fn gelu<B: Backend, const D: usize>(x: Tensor<B, D>) -> Tensor<B, D> {
-    par_activation(x, burn::tensor::activation::gelu)
+    crate::host::gelu(x)
 }
+
+/// The epsilon of the blocks' LayerNorms (PyTorch's default).
+const LN_EPS: f64 = 1e-5;

@@ -3,11 +3,14 @@
 use burn::module::Module;
 use burn::nn::{LayerNorm, LayerNormConfig, Linear};
 use burn::prelude::*;
-use burn::tensor::activation::softmax;
 
 use crate::common::{MlpBlock, linear};
 use crate::conv::linear_flat;
+use crate::host::{HostReshape, layer_norm, matmul_batched, softmax_last};
 use crate::noise::{DecoderSite, NoiseHook};
+
+/// The epsilon of the transformer's LayerNorms (PyTorch's default).
+const LN_EPS: f64 = 1e-5;
 
 /// Attention with optional channel downsampling of queries, keys and values.
 #[derive(Module, Debug)]
@@ -41,18 +44,18 @@ impl<B: Backend> Attention<B> {
     pub fn forward(&self, q: Tensor<B, 3>, k: Tensor<B, 3>, v: Tensor<B, 3>) -> Tensor<B, 3> {
         let split = |x: Tensor<B, 3>| {
             let [b, n, c] = x.dims();
-            x.reshape([b, n, self.num_heads, c / self.num_heads])
+            x.host_reshape([b, n, self.num_heads, c / self.num_heads])
                 .swap_dims(1, 2)
         };
         let q = split(linear_flat(&self.q_proj, q));
         let k = split(linear_flat(&self.k_proj, k));
         let v = split(linear_flat(&self.v_proj, v));
         let c = q.dims()[3];
-        let attn = q.matmul(k.swap_dims(2, 3)) / (c as f64).sqrt();
+        let attn = matmul_batched(q, k.swap_dims(2, 3)) / (c as f64).sqrt();
         // The batch is the broadcast of q's and k's (one side may be a shared `[1, ...]`).
-        let out = softmax(attn, 3).matmul(v);
+        let out = matmul_batched(softmax_last(attn, None), v);
         let [b, h, nq, c] = out.dims();
-        let out = out.swap_dims(1, 2).reshape([b, nq, h * c]);
+        let out = out.swap_dims(1, 2).host_reshape([b, nq, h * c]);
         linear_flat(&self.out_proj, out)
     }
 }
@@ -101,7 +104,7 @@ impl<B: Backend> TwoWayTransformer<B> {
         downsample: usize,
         device: &B::Device,
     ) -> Self {
-        let ln = || LayerNormConfig::new(dim).init(device);
+        let ln = || LayerNormConfig::new(dim).with_epsilon(LN_EPS).init(device);
         let layers = (0..depth)
             .map(|i| TwoWayAttentionBlock {
                 self_attn: Attention::new(dim, heads, 1, device),
@@ -141,7 +144,7 @@ impl<B: Backend> TwoWayTransformer<B> {
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
         let flat = |x: Tensor<B, 4>| {
             let [b, c, h, w] = x.dims();
-            x.reshape([b, c, h * w]).swap_dims(1, 2)
+            x.host_reshape([b, c, h * w]).swap_dims(1, 2)
         };
         let key_pe = flat(image_pe);
         let mut keys = flat(image);
@@ -153,7 +156,7 @@ impl<B: Backend> TwoWayTransformer<B> {
         let k = keys.clone() + key_pe;
         let attn = self.final_attn_token_to_image.forward(q, k, keys.clone());
         let attn = hook.apply(DecoderSite::FinalTokenToImage, attn);
-        let queries = self.norm_final_attn.forward(queries + attn);
+        let queries = layer_norm(&self.norm_final_attn, queries + attn, LN_EPS);
         let [b, n_img, c] = [queries.dims()[0], keys.dims()[1], keys.dims()[2]];
         (queries, keys.expand([b, n_img, c]))
     }
@@ -177,28 +180,32 @@ impl<B: Backend> TwoWayAttentionBlock<B> {
             let attn = self.self_attn.forward(q.clone(), q, queries.clone());
             queries + hook.apply(DecoderSite::SelfAttention(layer), attn)
         };
-        let queries = self.norm1.forward(queries);
+        let queries = layer_norm(&self.norm1, queries, LN_EPS);
 
         let q = queries.clone() + query_pe.clone();
         let k = keys.clone() + key_pe.clone();
         let attn = self.cross_attn_token_to_image.forward(q, k, keys.clone());
-        let queries = self
-            .norm2
-            .forward(queries + hook.apply(DecoderSite::TokenToImage(layer), attn));
+        let queries = layer_norm(
+            &self.norm2,
+            queries + hook.apply(DecoderSite::TokenToImage(layer), attn),
+            LN_EPS,
+        );
 
         let mlp = self.mlp.forward_with(queries.clone(), &mut |h| {
             hook.apply(DecoderSite::TransformerMlp(layer), h)
         });
-        let queries = self.norm3.forward(queries + mlp);
+        let queries = layer_norm(&self.norm3, queries + mlp, LN_EPS);
 
         let q = queries.clone() + query_pe;
         let k = keys.clone() + key_pe;
         let attn = self
             .cross_attn_image_to_token
             .forward(k, q, queries.clone());
-        let keys = self
-            .norm4
-            .forward(keys + hook.apply(DecoderSite::ImageToToken(layer), attn));
+        let keys = layer_norm(
+            &self.norm4,
+            keys + hook.apply(DecoderSite::ImageToToken(layer), attn),
+            LN_EPS,
+        );
         (queries, keys)
     }
 }

@@ -8,6 +8,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::prelude::*;
 
 use crate::conv::conv_patchify;
+use crate::host::HostReshape;
 
 /// One lateral convolution (`convs.{i}` is a `Sequential` with one `conv`).
 #[derive(Module, Debug)]
@@ -67,9 +68,9 @@ impl<B: Backend> FpnNeck<B> {
 /// `F.interpolate(x, scale_factor=2, mode="nearest")`.
 fn upsample_nearest2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [n, c, h, w] = x.dims();
-    x.reshape([n, c, h, 1, w, 1])
+    x.host_reshape([n, c, h, 1, w, 1])
         .expand([n, c, h, 2, w, 2])
-        .reshape([n, c, 2 * h, 2 * w])
+        .host_reshape([n, c, 2 * h, 2 * w])
 }
 
 /// `PositionEmbeddingSine(num_pos_feats = d_model)` of an `h x w` map: `d_model / 2` channels of

@@ -11,14 +11,17 @@ use burn::module::{Module, Param};
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
-use burn::tensor::activation::gelu;
 
-use crate::common::{Mlp, linear, par_activation};
+use crate::common::{Mlp, linear};
 use crate::conv::linear_flat;
 use crate::conv_bn::conv_im2col;
+use crate::host::{HostReshape, gelu, layer_norm};
 use crate::image_encoder::{window_partition, window_unpartition};
 use crate::parallel::chunked_attention;
 use crate::sam2::config::HieraConfig;
+
+/// The epsilon of the blocks' LayerNorms.
+const LN_EPS: f64 = 1e-6;
 
 /// Target size of one chunk of attention logits (see `parallel::chunked_attention`).
 const ATTN_CHUNK_BYTES: usize = 32 << 20;
@@ -102,7 +105,7 @@ impl<B: Backend> Hiera<B> {
                 heads = (heads as f64 * c.head_mul) as usize;
                 stage += 1;
             }
-            let ln = |d: usize| LayerNormConfig::new(d).with_epsilon(1e-6).init(device);
+            let ln = |d: usize| LayerNormConfig::new(d).with_epsilon(LN_EPS).init(device);
             blocks.push(MultiScaleBlock {
                 norm1: ln(dim),
                 attn: MultiScaleAttention {
@@ -180,14 +183,14 @@ impl<B: Backend> Hiera<B> {
             &device,
         );
         // [c, bh, bw] -> [c, h, w]: rows then columns.
-        let x = mh.unsqueeze::<3>().matmul(pe.reshape([c, bh, bw]));
+        let x = mh.unsqueeze::<3>().matmul(pe.host_reshape([c, bh, bw]));
         let x = x.matmul(mw.transpose().unsqueeze::<3>());
         let win = self.pos_embed_window.val();
         let ws = win.dims()[2];
         let tiled = win
-            .reshape([c, 1, ws, 1, ws])
+            .host_reshape([c, 1, ws, 1, ws])
             .repeat(&[1, h / ws, 1, w / ws, 1])
-            .reshape([c, h, w]);
+            .host_reshape([c, h, w]);
         (x + tiled).permute([1, 2, 0]).unsqueeze()
     }
 }
@@ -218,7 +221,7 @@ impl<B: Backend> MultiScaleBlock<B> {
     /// - x: `[n, h, w, dim]` -> `[n, h / s, w / s, dim_out]` (`s` = 2 for a q-pool block)
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
         let x_in = x;
-        let x = self.norm1.forward(x_in.clone());
+        let x = layer_norm(&self.norm1, x_in.clone(), LN_EPS);
         let shortcut = match &self.proj {
             Some(p) => {
                 let s = linear_flat(p, x.clone());
@@ -244,8 +247,11 @@ impl<B: Backend> MultiScaleBlock<B> {
             self.attn.forward(x)
         };
         let x = shortcut + out;
-        let y = linear_flat(&self.mlp.layers[0], self.norm2.forward(x.clone()));
-        x + linear_flat(&self.mlp.layers[1], par_activation(y, gelu))
+        let y = linear_flat(
+            &self.mlp.layers[0],
+            layer_norm(&self.norm2, x.clone(), LN_EPS),
+        );
+        x + linear_flat(&self.mlp.layers[1], gelu(y))
     }
 }
 
@@ -261,29 +267,29 @@ impl<B: Backend> MultiScaleAttention<B> {
         // One copy into [3, b * heads, h * w, hd]; q, k and v are then contiguous slices.
         let bh = b * heads;
         let qkv = qkv
-            .reshape([b, h * w, 3, heads, hd])
+            .host_reshape([b, h * w, 3, heads, hd])
             .permute([2, 0, 3, 1, 4])
-            .reshape([3, bh, h * w, hd]);
-        let part = |i: usize| qkv.clone().narrow(0, i, 1).reshape([bh, h * w, hd]);
+            .host_reshape([3, bh, h * w, hd]);
+        let part = |i: usize| qkv.clone().narrow(0, i, 1).host_reshape([bh, h * w, hd]);
         let (mut q, k, v) = (part(0), part(1), part(2));
         let (mut qh, mut qw) = (h, w);
         if self.q_pool {
             // Max-pooling acts per channel, so pooling each head's slice equals pooling the
             // `[b, h, w, dim_out]` queries.
-            let pooled = max_pool2(q.reshape([bh, h, w, hd]));
+            let pooled = max_pool2(q.host_reshape([bh, h, w, hd]));
             [_, qh, qw, _] = pooled.dims();
-            q = pooled.reshape([bh, qh * qw, hd]);
+            q = pooled.host_reshape([bh, qh * qw, hd]);
         }
         // Keys transposed once into standard layout ([bh * hd, hw] forces the copy).
         let kt = k
             .swap_dims(1, 2)
-            .reshape([bh * hd, h * w])
-            .reshape([bh, hd, h * w]);
+            .host_reshape([bh * hd, h * w])
+            .host_reshape([bh, hd, h * w]);
         let scale = (hd as f64).powf(-0.5);
         let x = chunked_attention(q, kt, v, scale, ATTN_CHUNK_BYTES)
-            .reshape([b, heads, qh, qw, hd])
+            .host_reshape([b, heads, qh, qw, hd])
             .permute([0, 2, 3, 1, 4])
-            .reshape([b, qh, qw, dim_out]);
+            .host_reshape([b, qh, qw, dim_out]);
         linear_flat(&self.proj, x)
     }
 }
@@ -299,9 +305,9 @@ fn max_pool2<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         x
     };
     // [n, oh, 2 (row in cell), ow, 2 * c (column in cell, channel)].
-    let x = x.reshape([n, oh, 2, ow, 2 * c]);
+    let x = x.host_reshape([n, oh, 2, ow, 2 * c]);
     let view = |dy: usize, dx: usize| x.clone().narrow(2, dy, 1).narrow(4, dx * c, c);
     let top = view(0, 0).max_pair(view(0, 1));
     let bottom = view(1, 0).max_pair(view(1, 1));
-    top.max_pair(bottom).reshape([n, oh, ow, c])
+    top.max_pair(bottom).host_reshape([n, oh, ow, c])
 }

@@ -6,7 +6,9 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig, ConvTranspose2dConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::prelude::*;
-use burn::tensor::activation::{gelu, relu, sigmoid};
+use burn::tensor::activation::{relu, sigmoid};
+
+use crate::host::{HostReshape, gelu, matmul_batched};
 
 use crate::common::{LayerNorm2d, Mlp};
 use crate::conv::{conv_patchify, conv_transpose_2x2, linear_flat};
@@ -145,7 +147,7 @@ impl<B: Backend> MaskDecoder<B> {
         // then projects the image once for all `b` prompts (SAM v1's `MaskDecoder::predict_masks`).
         let src = image_embeddings + dense; // [b or 1, d, eh, ew]
         let (hs, src) = self.transformer.forward(src, image_pe, tokens, hook);
-        (hs, src.swap_dims(1, 2).reshape([b, d, eh, ew]))
+        (hs, src.swap_dims(1, 2).host_reshape([b, d, eh, ew]))
     }
 
     /// `predict_masks` for `b` prompts against one image.
@@ -166,7 +168,7 @@ impl<B: Backend> MaskDecoder<B> {
         let n = self.output_hypernetworks_mlps.len();
         let (hs, src) = self.transformer_outputs(image_embeddings, image_pe, sparse, dense, hook);
         let [b, d, _, _] = src.dims();
-        let token = |i: usize| hs.clone().slice([0..b, i..i + 1]).reshape([b, d]);
+        let token = |i: usize| hs.clone().slice([0..b, i..i + 1]).host_reshape([b, d]);
         let up = &self.output_upscaling;
         let [s0, s1] = high_res;
         let expand = |t: &Tensor<B, 4>| {
@@ -192,13 +194,15 @@ impl<B: Backend> MaskDecoder<B> {
                 );
             }
             if i == 0 {
-                token0_hidden = Some(x.clone().reshape([b, x.dims()[2]]));
+                token0_hidden = Some(x.clone().host_reshape([b, x.dims()[2]]));
             }
             hyper.push(linear_flat(&mlp.layers[last], x));
         }
-        let masks = Tensor::cat(hyper, 1)
-            .matmul(upscaled.clone().reshape([b, c8, uh * uw]))
-            .reshape([b, n, uh, uw]);
+        let masks = matmul_batched(
+            Tensor::cat(hyper, 1),
+            upscaled.clone().host_reshape([b, c8, uh * uw]),
+        )
+        .host_reshape([b, n, uh, uw]);
         let iou_predictions = sigmoid(self.iou_prediction_head.forward(token(1)));
         let object_score_logits = self.pred_obj_score_head.forward(token(0));
         Sam2DecoderOutput {
@@ -219,14 +223,18 @@ impl<B: Backend> MaskDecoder<B> {
 /// - logits: `[b, m, h, w]` -> `[b, m]`
 pub fn stability_scores<B: Backend>(logits: Tensor<B, 4>, delta: f32) -> Tensor<B, 2> {
     let [b, m, h, w] = logits.dims();
-    let flat = logits.reshape([b, m, h * w]);
+    let flat = logits.host_reshape([b, m, h * w]);
     let area_i = flat
         .clone()
         .greater_elem(delta)
         .float()
         .sum_dim(2)
-        .reshape([b, m]);
-    let area_u = flat.greater_elem(-delta).float().sum_dim(2).reshape([b, m]);
+        .host_reshape([b, m]);
+    let area_u = flat
+        .greater_elem(-delta)
+        .float()
+        .sum_dim(2)
+        .host_reshape([b, m]);
     let empty = area_u.clone().lower_equal_elem(0.0);
     (area_i / area_u.clamp_min(1.0)).mask_fill(empty, 1.0)
 }

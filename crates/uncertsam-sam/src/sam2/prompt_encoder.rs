@@ -5,6 +5,7 @@
 
 use burn::prelude::*;
 
+use crate::host::HostReshape;
 pub use crate::prompt_encoder::PromptEncoder;
 use crate::prompt_encoder::Prompts;
 
@@ -43,7 +44,7 @@ pub fn as_sam2_points<B: Backend>(
     device: &B::Device,
 ) -> Prompts<B> {
     let boxes = prompts.boxes.as_ref().map(|bx| {
-        let corners = bx.clone().reshape([b, 2, 2]);
+        let corners = bx.clone().host_reshape([b, 2, 2]);
         let labels = Tensor::<B, 1, Int>::from_ints([2, 3], device)
             .unsqueeze::<2>()
             .expand([b, 2]);

@@ -9,6 +9,7 @@ use burn::prelude::*;
 use image::RgbImage;
 
 use crate::error::SamError;
+use crate::host::HostReshape;
 use crate::mask_decoder::DecoderOutput;
 use crate::noise::{NoNoise, NoiseHook};
 use crate::prompt_encoder::Prompts;
@@ -191,7 +192,7 @@ impl<B: Backend> Sam2<B> {
         let level1 = feats.pop().unwrap_or_else(|| low.clone());
         let level0 = feats.pop().unwrap_or_else(|| level1.clone());
         Sam2Embedding {
-            embeddings: low + self.no_mem_embed.val().reshape([1, d, 1, 1]),
+            embeddings: low + self.no_mem_embed.val().host_reshape([1, d, 1, 1]),
             high_res_features: self.sam_mask_decoder.high_res_features(level0, level1),
             original_size,
         }

@@ -22,6 +22,7 @@
 //! # Ok::<(), uncertsam_sam::SamError>(())
 //! ```
 
+mod attention;
 mod common;
 mod config;
 mod conv;

@@ -12,18 +12,18 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, PaddingConfig2d};
 use burn::prelude::*;
 
+use crate::attention::chunked_attention;
 use crate::common::{Mlp, linear};
 use crate::conv::linear_flat;
 use crate::conv_bn::conv_im2col;
 use crate::host::{HostReshape, gelu, layer_norm};
 use crate::image_encoder::{window_partition, window_unpartition};
-use crate::parallel::chunked_attention;
 use crate::sam2::config::HieraConfig;
 
 /// The epsilon of the blocks' LayerNorms.
 const LN_EPS: f64 = 1e-6;
 
-/// Target size of one chunk of attention logits (see `parallel::chunked_attention`).
+/// Target size of one chunk of attention logits (see `attention::chunked_attention`).
 const ATTN_CHUNK_BYTES: usize = 32 << 20;
 
 /// `patch_embed.proj`: `Conv2d(3, embed_dim, 7, stride 4, padding 3)`.

@@ -38,10 +38,15 @@ use burn_ndarray::NdArrayTensor;
 
 use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
 
+/// Whether `B` is the CPU backend these kernels work on (`NdArray<f32>`, not autodiff).
+fn cpu_backend<B: Backend>() -> bool {
+    TypeId::of::<B>() == TypeId::of::<NdArray<f32>>()
+}
+
 /// The buffer of a standard-layout `NdArray<f32>` tensor, or the tensor back when it is on
 /// another backend, of another dtype or in another layout.
 fn take_buffer<B: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Vec<f32>, Tensor<B, D>> {
-    if TypeId::of::<B>() != TypeId::of::<NdArray<f32>>() {
+    if !cpu_backend::<B>() {
         return Err(x);
     }
     let standard = {
@@ -144,9 +149,7 @@ pub(crate) fn reshape<B: Backend, const D: usize, const D2: usize>(
     x: Tensor<B, D>,
     dims: [usize; D2],
 ) -> Tensor<B, D2> {
-    if TypeId::of::<B>() != TypeId::of::<NdArray<f32>>()
-        || x.shape().num_elements() != dims.iter().product::<usize>()
-    {
+    if !cpu_backend::<B>() || x.shape().num_elements() != dims.iter().product::<usize>() {
         return x.reshape(dims);
     }
     let prim: Box<dyn Any> = Box::new(x.into_primitive().tensor());
@@ -221,7 +224,7 @@ const SPLIT_MIN_MACS: usize = 1 << 22;
 /// parallel threads.
 pub(crate) fn matmul<B: Backend>(a: Tensor<B, 2>, b: Tensor<B, 2>) -> Tensor<B, 2> {
     let ([m, k], n) = (a.dims(), b.dims()[1]);
-    if TypeId::of::<B>() != TypeId::of::<NdArray<f32>>() || k != b.dims()[0] {
+    if !cpu_backend::<B>() || k != b.dims()[0] {
         return a.matmul(b);
     }
     let split =
@@ -257,11 +260,7 @@ pub(crate) fn matmul_batched<B: Backend, const D: usize>(
 ) -> Tensor<B, D> {
     let (da, db) = (a.dims(), b.dims());
     let lead_ok = (0..D - 2).all(|i| da[i] == db[i] || da[i] == 1 || db[i] == 1);
-    if TypeId::of::<B>() != TypeId::of::<NdArray<f32>>()
-        || D < 3
-        || !lead_ok
-        || da[D - 1] != db[D - 2]
-    {
+    if !cpu_backend::<B>() || D < 3 || !lead_ok || da[D - 1] != db[D - 2] {
         return a.matmul(b);
     }
     let (m, k, n) = (da[D - 2], da[D - 1], db[D - 1]);
@@ -422,6 +421,10 @@ pub(crate) fn layer_norm<B: Backend, const D: usize>(
     x: Tensor<B, D>,
     eps: f64,
 ) -> Tensor<B, D> {
+    if !cpu_backend::<B>() {
+        // Before reading the weights back: on CUDA that is a device round trip per call.
+        return norm.forward(x);
+    }
     let dims = x.dims();
     let c = dims[D - 1];
     let vec1 = |t: Tensor<B, 1>| -> Option<Vec<f32>> { t.into_data().into_vec::<f32>().ok() };

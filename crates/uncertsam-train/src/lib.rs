@@ -53,10 +53,11 @@
 //! tokens, NO_OBJ masking, the corrective call's mask prompt clamped to [-32, 32]) and is
 //! scored by SAM 2's own loss, `MultiStepMultiMasksAndIous` (`uncertsam_sam::sam2::loss`,
 //! parity-tested), the three calls as three prediction steps ([`sam2_step`]). Ensemble members
-//! also redraw the object-score head. Two things differ: its step costs 0.40 s against SAM v1's
-//! 0.26 s, so its default is one main stage of 13 epochs on the whole 1600-image split, no
-//! fine-tuning stages (10 400 steps, within the 90-minute budget; the ensemble members still
-//! train on the first 200 images); and the decoder's high-resolution features start at zero and
+//! also redraw the object-score head. Three things differ: its step costs 0.40 s on one graph
+//! against SAM v1's 0.26 s, so the two images of a step run side by side on their own graphs
+//! ([`train_loop`], per-image graphs: 0.27 s a step on 2 cores); its default is one main stage
+//! of 18 epochs on the whole 1600-image split, no fine-tuning stages (14 400 steps, within the
+//! 90-minute budget; the ensemble members still train on the first 200 images); and the decoder's high-resolution features start at zero and
 //! are held there for the first quarter of the main stage (`--high-res-warmup`), without which the
 //! model never learns to follow the box ([`sam2_step`] says why).
 //!

@@ -35,7 +35,7 @@ use crate::train::{cat_prompts, low_res_targets};
 
 /// The default fraction of the main (from-scratch) stage trained with the high-res features
 /// held at zero (`--high-res-warmup`). A quarter: the 256 px default breaks out in its second
-/// and third epochs (of 13, mean loss 3.13 then 2.27), and when the features joined at half the
+/// and third epochs (of 13 then, mean loss 3.13 then 2.27), and when the features joined at half the
 /// stage its loss fell from 1.56 to 1.16 in one epoch, so the earlier they join after the
 /// break-out, the more steps the whole decoder trains.
 pub const HIGH_RES_WARMUP: f64 = 0.25;

@@ -1,8 +1,18 @@
 //! The training loop of either family ([`train_loop`]): the whole model end to end, or
 //! decoder-only ensemble members on the frozen encoder's precomputed embeddings.
+//!
+//! **Per-image graphs** ([`TrainFamily::PER_IMAGE_GRAPHS`], SAM 2): the ndarray backend runs a
+//! training step on about one core, so the images of a step run side by side on rayon's
+//! threads, each on its own autodiff graph (a copy of the model with fresh leaves, the same
+//! parameter ids), with its own rng seeded from the step's rng in image order, and its loss
+//! weighted by its share of the step's masks. The step's gradient is the sum of the images'
+//! gradients in image order, so it does not depend on the number of threads; as the losses are
+//! sums over objects divided by the objects of the step, it is the gradient of the joint loss,
+//! up to the prompt draws.
 
 use std::time::Instant;
 
+use burn::module::{AutodiffModule, ModuleVisitor, Param};
 use burn::optim::grad_clipping::GradientClippingConfig;
 use burn::optim::{AdamWConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
@@ -12,6 +22,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
 use uncertsam_sam::Embedding;
 
 use crate::data::{FLIPS, Flip, TrainImage, flipped};
@@ -40,6 +51,84 @@ fn embed_batch<A: AutodiffBackend, F: TrainFamily<A>>(
             .iter()
             .map(|(i, f, _)| embedding_from_inner::<A>(&cache[*i][*f as usize]))
             .collect(),
+    }
+}
+
+/// The loss of one step and its gradients, the whole batch on one autodiff graph.
+fn joint_step<A: AutodiffBackend, F: TrainFamily<A>>(
+    model: &F::Model,
+    items: &[(usize, Flip, TrainImage)],
+    source: &Embeddings<'_, A::InnerBackend>,
+    rng: &mut ChaCha8Rng,
+    frozen: bool,
+) -> anyhow::Result<(f32, GradientsParams)> {
+    let embs = embed_batch::<A, F>(model, items, source);
+    let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
+    let loss = F::step_loss(model, &embs, &refs, rng, frozen)?;
+    let value: f32 = loss.clone().into_scalar().elem();
+    Ok((value, GradientsParams::from_grads(loss.backward(), model)))
+}
+
+/// The loss of one step and its gradients, each image on its own graph (module docs).
+fn per_image_step<A: AutodiffBackend, F: TrainFamily<A>>(
+    model: &F::Model,
+    items: &[(usize, Flip, TrainImage)],
+    source: &Embeddings<'_, A::InnerBackend>,
+    rng: &mut ChaCha8Rng,
+    frozen: bool,
+) -> anyhow::Result<(f32, GradientsParams)> {
+    let masks: usize = items.iter().map(|(_, _, it)| it.masks.len()).sum();
+    let jobs: Vec<_> = items
+        .iter()
+        .map(|item| {
+            (
+                F::Model::from_inner(model.valid()),
+                item,
+                rng.random::<u64>(),
+            )
+        })
+        .collect();
+    let parts: Vec<anyhow::Result<(f32, GradientsParams)>> = jobs
+        .into_par_iter()
+        .map(|(local, item, seed)| {
+            let embs = embed_batch::<A, F>(&local, std::slice::from_ref(item), source);
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let share = item.2.masks.len() as f32 / masks.max(1) as f32;
+            let loss = F::step_loss(&local, &embs, &[&item.2], &mut rng, frozen)? * share;
+            let value: f32 = loss.clone().into_scalar().elem();
+            Ok((value, GradientsParams::from_grads(loss.backward(), &local)))
+        })
+        .collect();
+    let mut value = 0.0;
+    let mut sum = GradientsParams::new();
+    for part in parts {
+        let (v, grads) = part?;
+        value += v;
+        model.visit(&mut AddGrads::<A> {
+            sum: &mut sum,
+            grads,
+            backend: std::marker::PhantomData,
+        });
+    }
+    Ok((value, sum))
+}
+
+/// Adds `grads` into `sum`, parameter by parameter.
+struct AddGrads<'a, A: AutodiffBackend> {
+    sum: &'a mut GradientsParams,
+    grads: GradientsParams,
+    backend: std::marker::PhantomData<A>,
+}
+
+impl<A: AutodiffBackend> ModuleVisitor<A> for AddGrads<'_, A> {
+    fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<A, D>>) {
+        if let Some(g) = self.grads.remove::<A::InnerBackend, D>(param.id) {
+            let total = match self.sum.remove::<A::InnerBackend, D>(param.id) {
+                Some(s) => s + g,
+                None => g,
+            };
+            self.sum.register(param.id, total);
+        }
     }
 }
 
@@ -82,13 +171,13 @@ pub fn train_loop<A: AutodiffBackend, F: TrainFamily<A>>(
                     (i, f, flipped(&images[i], f))
                 })
                 .collect();
-            let embs = embed_batch::<A, F>(&model, &items, source);
-            let refs: Vec<&TrainImage> = items.iter().map(|(_, _, it)| it).collect();
             let frozen = step < settings.high_res_warmup_steps;
-            let loss = F::step_loss(&model, &embs, &refs, &mut rng, frozen)?;
-            let value: f32 = loss.clone().into_scalar().elem();
+            let (value, grads) = if F::PER_IMAGE_GRAPHS {
+                per_image_step::<A, F>(&model, &items, source, &mut rng, frozen)?
+            } else {
+                joint_step::<A, F>(&model, &items, source, &mut rng, frozen)?
+            };
             anyhow::ensure!(value.is_finite(), "{label}: non-finite loss at step {step}");
-            let grads = GradientsParams::from_grads(loss.backward(), &model);
             model = optim.step(settings.lr_at(step, total), model, grads);
             epoch_loss += f64::from(value) * chunk.len() as f64;
             step += 1;

@@ -105,9 +105,9 @@ pub(crate) fn conv3x3_same<B: Backend>(conv: &Conv2d<B>, x: Tensor<B, 4>) -> Ten
 /// A transposed convolution with `kernel = stride = 2` and no padding, as one GEMM.
 ///
 /// The product is `Wᵀ · x` on the channels-first input (`[out·2·2, c] · [c, h·w]` per image),
-/// so the input is read in place, and the bias is added to the permuted product before the
-/// final reshape, so the pixel shuffle is done by that one add (ndarray's `Zip`) instead of a
-/// separate element-by-element copy. Same sums in the same order as the channels-last product:
+/// so the input is read in place; the pixel shuffle and the bias add are then one pass into
+/// the output image (`host_layout::pixel_shuffle_2x2` on the CPU backend; elsewhere burn's
+/// permute and broadcast add). Same sums in the same order as the channels-last product:
 /// bitwise the same output (docs/performance.md, "Decoder upscaling").
 ///
 /// # Shapes
@@ -125,11 +125,15 @@ pub(crate) fn conv_transpose_2x2<B: Backend>(
     } else {
         crate::host::matmul_batched(wt.unsqueeze::<3>(), x.host_reshape([n, c, h * w]))
     }; // [n, out*2*2, h*w]
+    let bias = conv.bias.as_ref().map(|b| b.val());
+    if let Some(image) = crate::host_layout::pixel_shuffle_2x2(&y, bias.as_ref(), [n, out, h, w]) {
+        return image;
+    }
     let y = y
         .host_reshape([n, out, 2, 2, h, w])
         .permute([0, 1, 4, 2, 5, 3]); // [n, out, h, 2, w, 2]
-    let y = match &conv.bias {
-        Some(b) => y + b.val().host_reshape([1, out, 1, 1, 1, 1]),
+    let y = match bias {
+        Some(b) => y + b.host_reshape([1, out, 1, 1, 1, 1]),
         None => y,
     };
     y.host_reshape([n, out, 2 * h, 2 * w])

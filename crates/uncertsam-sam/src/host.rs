@@ -75,8 +75,27 @@ fn take_buffer<B: Backend, const D: usize>(x: Tensor<B, D>) -> Result<Vec<f32>, 
     Ok(v)
 }
 
+/// `f` of the values of a standard-layout `NdArray<f32>` tensor, read in place; `None` on
+/// another backend, for another dtype or in another layout.
+pub(crate) fn with_f32_slice<B: Backend, const D: usize, R>(
+    x: &Tensor<B, D>,
+    f: impl FnOnce(&[f32]) -> R,
+) -> Option<R> {
+    if !cpu_backend::<B>() {
+        return None;
+    }
+    let prim = x.clone().into_primitive().tensor();
+    match (&prim as &dyn Any).downcast_ref::<NdArrayTensor>() {
+        Some(NdArrayTensor::F32(s)) => s.view().to_slice().map(f),
+        _ => None,
+    }
+}
+
 /// Wraps a buffer taken by [`take_buffer`] back into a tensor of `dims` (no copy).
-fn give_buffer<B: Backend, const D: usize>(v: Vec<f32>, dims: [usize; D]) -> Tensor<B, D> {
+pub(crate) fn give_buffer<B: Backend, const D: usize>(
+    v: Vec<f32>,
+    dims: [usize; D],
+) -> Tensor<B, D> {
     let array = ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&dims), v)
         .expect("the buffer has the tensor's length")
         .into_shared();

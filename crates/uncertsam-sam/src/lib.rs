@@ -31,6 +31,7 @@ mod error;
 pub mod family;
 pub mod frame;
 mod host;
+mod host_layout;
 mod image_encoder;
 mod interp;
 pub mod loss;

@@ -142,9 +142,10 @@ impl<B: Backend> TwoWayTransformer<B> {
         tokens: Tensor<B, 3>,
         hook: &mut dyn NoiseHook<B>,
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
+        // Channels-last in standard layout: every attention adds `key_pe` to the keys.
         let flat = |x: Tensor<B, 4>| {
             let [b, c, h, w] = x.dims();
-            x.host_reshape([b, c, h * w]).swap_dims(1, 2)
+            crate::host_layout::channels_last(x.host_reshape([b, c, h * w]))
         };
         let key_pe = flat(image_pe);
         let mut keys = flat(image);

@@ -12,12 +12,20 @@
 
 use burn::prelude::*;
 
-use crate::host::{give_buffer, with_f32_slice};
+use crate::host::{HostReshape, give_buffer, with_f32_slice};
 use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
 
-/// `x: [b, c, n]` as `[b, n, c]` (`swap_dims(1, 2)`), in standard layout on the CPU backend.
-pub(crate) fn channels_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
-    let [b, c, n] = x.dims();
+/// `x: [b, c, h, w]` as the tokens `[b, h * w, c]` (`reshape` then `swap_dims(1, 2)`), in
+/// standard layout on the CPU backend: no copy when `x` is a channels-first view of
+/// channels-last values (the dense positional encoding), else one tiled transpose.
+pub(crate) fn channels_last<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 3> {
+    let [b, c, h, w] = x.dims();
+    let n = h * w;
+    let nhwc = x.clone().permute([0, 2, 3, 1]);
+    if with_f32_slice(&nhwc, |_| ()).is_some() {
+        return nhwc.host_reshape([b, n, c]);
+    }
+    let x = x.host_reshape([b, c, n]);
     let moved = with_f32_slice(&x, |src| {
         let mut out = vec![0f32; b * c * n];
         for (s, d) in src.chunks_exact(c * n).zip(out.chunks_exact_mut(c * n)) {
@@ -31,16 +39,31 @@ pub(crate) fn channels_last<B: Backend>(x: Tensor<B, 3>) -> Tensor<B, 3> {
     }
 }
 
-/// `src: [rows, cols]` into `dst: [cols, rows]`, in 32 x 32 tiles.
+/// `src: [rows, cols]` into `dst: [cols, rows]`: 8 x 8 blocks through a register tile, the
+/// edges element by element.
 fn transpose(src: &[f32], dst: &mut [f32], rows: usize, cols: usize) {
-    const TILE: usize = 32;
-    for r0 in (0..rows).step_by(TILE) {
-        for c0 in (0..cols).step_by(TILE) {
-            for r in r0..(r0 + TILE).min(rows) {
-                for c in c0..(c0 + TILE).min(cols) {
-                    dst[c * rows + r] = src[r * cols + c];
+    const T: usize = 8;
+    let (r8, c8) = (rows - rows % T, cols - cols % T);
+    for r0 in (0..r8).step_by(T) {
+        for c0 in (0..c8).step_by(T) {
+            let mut tile = [[0f32; T]; T];
+            for (i, t) in tile.iter_mut().enumerate() {
+                t.copy_from_slice(&src[(r0 + i) * cols + c0..][..T]);
+            }
+            for j in 0..T {
+                let d: &mut [f32; T] = (&mut dst[(c0 + j) * rows + r0..][..T])
+                    .try_into()
+                    .expect("T values");
+                for (i, v) in d.iter_mut().enumerate() {
+                    *v = tile[i][j];
                 }
             }
+        }
+    }
+    for r in 0..rows {
+        let from = if r < r8 { c8 } else { 0 };
+        for c in from..cols {
+            dst[c * rows + r] = src[r * cols + c];
         }
     }
 }
@@ -131,14 +154,25 @@ mod tests {
     }
 
     #[test]
-    fn channels_last_is_the_swapped_view() {
+    fn channels_last_is_the_reshaped_swapped_view() {
         let d = Default::default();
-        for [b, c, n] in [[1, 5, 7], [2, 33, 70], [3, 1, 1]] {
-            let x = Tensor::<Cpu, 3>::random([b, c, n], Distribution::Normal(0.0, 1.0), &d);
+        for [b, c, h, w] in [[1, 5, 7, 1], [2, 33, 7, 10], [3, 1, 1, 1], [1, 16, 8, 8]] {
+            let x = Tensor::<Cpu, 4>::random([b, c, h, w], Distribution::Normal(0.0, 1.0), &d);
+            let swapped = |x: Tensor<Cpu, 4>| x.reshape([b, c, h * w]).swap_dims(1, 2);
             assert_eq!(
                 bits(channels_last(x.clone())),
-                bits(x.swap_dims(1, 2)),
-                "{b}x{c}x{n}"
+                bits(swapped(x.clone())),
+                "{b}x{c}x{h}x{w}"
+            );
+            // A channels-first view of channels-last values.
+            let view = x
+                .permute([0, 2, 3, 1])
+                .reshape([b, h, w, c])
+                .permute([0, 3, 1, 2]);
+            assert_eq!(
+                bits(channels_last(view.clone())),
+                bits(swapped(view)),
+                "{b}x{c}x{h}x{w} view"
             );
         }
     }

@@ -143,10 +143,7 @@ impl<B: Backend> TwoWayTransformer<B> {
         hook: &mut dyn NoiseHook<B>,
     ) -> (Tensor<B, 3>, Tensor<B, 3>) {
         // Channels-last in standard layout: every attention adds `key_pe` to the keys.
-        let flat = |x: Tensor<B, 4>| {
-            let [b, c, h, w] = x.dims();
-            crate::host_layout::channels_last(x.host_reshape([b, c, h * w]))
-        };
+        let flat = crate::host_layout::channels_last;
         let key_pe = flat(image_pe);
         let mut keys = flat(image);
         let mut queries = tokens.clone();

@@ -30,6 +30,7 @@ mod conv_bn;
 mod error;
 pub mod family;
 pub mod frame;
+mod grid_pe_cache;
 mod host;
 mod host_layout;
 mod image_encoder;

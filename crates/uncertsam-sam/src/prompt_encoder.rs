@@ -37,6 +37,11 @@ impl<B: Backend> PositionEmbeddingRandom<B> {
     /// # Shapes
     /// -> `[embed_dim, h, w]`
     pub fn forward_grid(&self, [h, w]: [usize; 2], device: &B::Device) -> Tensor<B, 3> {
+        let matrix = self.positional_encoding_gaussian_matrix.val();
+        crate::grid_pe_cache::cached_grid(&matrix, [h, w], || self.encode_grid([h, w], device))
+    }
+
+    fn encode_grid(&self, [h, w]: [usize; 2], device: &B::Device) -> Tensor<B, 3> {
         let coords: Vec<f32> = (0..h)
             .flat_map(|y| {
                 (0..w).flat_map(move |x| [(x as f32 + 0.5) / w as f32, (y as f32 + 0.5) / h as f32])

@@ -125,3 +125,41 @@ fn empty_targets_leave_only_the_object_score_loss() {
     );
     assert!((l.core.into_scalar() - class).abs() < 1e-6);
 }
+
+/// The trainer's per-image graphs (`uncertsam_train::train_loop`) weight each image's loss by
+/// its share of the step's objects: split by objects, the weighted parts sum to the whole.
+#[test]
+fn object_shares_of_the_loss_sum_to_the_whole_frames_loss() {
+    let path = crate::fixtures().join("../sam2_loss/loss.safetensors");
+    let f = read_safetensors(&path).expect("fixture");
+    let frame = frames(&f).swap_remove(0);
+    let n = frame.targets.dims()[0];
+    let part = |r: std::ops::Range<usize>| Sam2Frame {
+        steps: frame
+            .steps
+            .iter()
+            .map(|s| Sam2Step {
+                masks: s.masks.clone().slice(r.clone()),
+                ious: s.ious.clone().slice(r.clone()),
+                object_score_logits: s.object_score_logits.clone().slice(r.clone()),
+            })
+            .collect(),
+        targets: frame.targets.clone().slice(r),
+    };
+    let config = Sam2LossConfig::default();
+    let whole: f32 = multi_step_loss(std::slice::from_ref(&frame), &config)
+        .core
+        .into_scalar();
+    let shares: f32 = [0..1, 1..n]
+        .into_iter()
+        .map(|r| {
+            let share = r.len() as f32 / n as f32;
+            let loss: f32 = multi_step_loss(&[part(r)], &config).core.into_scalar();
+            loss * share
+        })
+        .sum();
+    assert!(
+        (whole - shares).abs() <= 1e-5 * whole.abs().max(1.0),
+        "whole {whole}, weighted parts {shares}"
+    );
+}

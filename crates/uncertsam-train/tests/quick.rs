@@ -324,3 +324,34 @@ fn sam2_high_res_projections_stay_zero_through_the_warm_up_then_train() {
     assert_eq!((warm, steps), (1, 4));
     assert!(quarter.iter().any(|&w| w != 0.0), "never trained after it");
 }
+
+/// SAM 2 trains each image of a step on its own graph, side by side: the trained weights are
+/// the same bytes on one thread and on two.
+#[test]
+fn sam2_training_does_not_depend_on_the_thread_count() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let weights = |threads: usize| {
+        let args = TrainArgs {
+            model: "sam2".into(),
+            out: Some(dir.path().join(format!("threads{threads}"))),
+            data: dir.path().join("data"),
+            epochs: Some(2),
+            ensemble_members: 0,
+            quick: true,
+            ..TrainArgs::default()
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .expect("thread pool");
+        pool.install(|| {
+            uncertsam_train::run_sam2::<burn::backend::Autodiff<Cpu>>(&args, &Default::default())
+        })
+        .expect("quick SAM 2 training");
+        std::fs::read(args.out_dir("sam2").join("sam.safetensors")).expect("weights")
+    };
+    assert!(
+        weights(1) == weights(2),
+        "the weights depend on the thread count"
+    );
+}

@@ -60,6 +60,7 @@ pub use image_encoder::{ImageEncoderViT, get_rel_pos};
 pub use interp::resize_bilinear;
 pub use mask_decoder::{DecoderOutput, MaskDecoder};
 pub use noise::{DecoderSite, NoNoise, NoiseHook};
+pub use parallel::par_map_on;
 pub use postprocess::postprocess_masks;
 pub use preprocess::{
     preprocess_shape, resize_longest_side, resize_pil_bilinear, to_model_input, transform_box,

@@ -29,7 +29,17 @@ pub(crate) fn in_worker() -> bool {
 
 /// Maps `f` over `items` on up to [`threads`] scoped threads, keeping the order.
 pub(crate) fn par_map<T: Send, R: Send>(items: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let t = threads().min(items.len());
+    par_map_on(threads(), items, f)
+}
+
+/// Maps `f` over `items` on up to `threads` scoped threads (plain threads, not rayon tasks),
+/// keeping the order; each worker is marked so the CPU kernels do not split again.
+pub fn par_map_on<T: Send, R: Send>(
+    threads: usize,
+    items: Vec<T>,
+    f: impl Fn(T) -> R + Sync,
+) -> Vec<R> {
+    let t = threads.min(items.len());
     if t <= 1 {
         return items.into_iter().map(f).collect();
     }

@@ -3,7 +3,9 @@
 //!
 //! **Per-image graphs** ([`TrainFamily::PER_IMAGE_GRAPHS`], SAM 2): the ndarray backend runs a
 //! training step on about one core, so the images of a step run side by side on scoped
-//! threads ([`side_by_side`]), each on its own autodiff graph (a copy of the model with fresh leaves, the same
+//! threads (`uncertsam_sam::par_map_on`, not rayon tasks: a graph's `backward` holds its lock
+//! while burn-ndarray's operations wait on rayon, and a waiting rayon worker could run another
+//! image's step that waits on that lock), each on its own autodiff graph (a copy of the model with fresh leaves, the same
 //! parameter ids), with its own rng seeded from the step's rng in image order, and its loss
 //! weighted by its share of the step's masks. The step's gradient is the sum of the images'
 //! gradients in image order, so it does not depend on the number of threads; as the losses are
@@ -22,7 +24,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use uncertsam_sam::Embedding;
+use uncertsam_sam::{Embedding, par_map_on};
 
 use crate::data::{FLIPS, Flip, TrainImage, flipped};
 use crate::family::{Inner, TrainFamily, embedding_from_inner};
@@ -95,7 +97,8 @@ fn per_image_step<A: AutodiffBackend, F: TrainFamily<A>>(
         let value: f32 = loss.clone().into_scalar().elem();
         Ok((value, GradientsParams::from_grads(loss.backward(), &local)))
     };
-    let parts: Vec<anyhow::Result<(f32, GradientsParams)>> = side_by_side(jobs, run);
+    let parts: Vec<anyhow::Result<(f32, GradientsParams)>> =
+        par_map_on(rayon::current_num_threads(), jobs, run);
     let mut value = 0.0;
     let mut sum = GradientsParams::new();
     for part in parts {
@@ -108,40 +111,6 @@ fn per_image_step<A: AutodiffBackend, F: TrainFamily<A>>(
         });
     }
     Ok((value, sum))
-}
-
-/// Maps `f` over `jobs` in order, on up to `rayon::current_num_threads()` scoped threads.
-///
-/// Plain threads, not rayon tasks: a graph's `backward` holds its lock while burn-ndarray's
-/// operations wait on rayon, and a rayon worker waiting there may run another queued task; were
-/// that task another image's step, it could wait on a lock its own thread holds (the
-/// workspace's concurrent quick-training tests hung that way).
-fn side_by_side<T: Send, R: Send>(jobs: Vec<T>, f: impl Fn(T) -> R + Sync) -> Vec<R> {
-    let t = rayon::current_num_threads().min(jobs.len());
-    if t <= 1 {
-        return jobs.into_iter().map(f).collect();
-    }
-    let per = jobs.len().div_ceil(t);
-    let mut groups: Vec<Vec<T>> = Vec::with_capacity(t);
-    let mut jobs = jobs.into_iter();
-    loop {
-        let g: Vec<T> = jobs.by_ref().take(per).collect();
-        if g.is_empty() {
-            break;
-        }
-        groups.push(g);
-    }
-    let f = &f;
-    std::thread::scope(|s| {
-        let handles: Vec<_> = groups
-            .into_iter()
-            .map(|g| s.spawn(move || g.into_iter().map(f).collect::<Vec<R>>()))
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
-            .collect()
-    })
 }
 
 /// Adds `grads` into `sum`, parameter by parameter.

@@ -7,10 +7,10 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_laplace::{McOptions, ZPosterior};
-use uncertsam_sam::PromptBatch;
+use uncertsam_sam::{PromptBatch, cpu};
 
 use crate::decode::{PlainPass, plain_pass};
-use crate::estimate::{EPS, MapKind, UncertaintyMaps, safe_logit};
+use crate::estimate::{EPS, MapKind, UncertaintyMaps, entropy, safe_logit};
 use crate::laplace::{Fitted, LaplaceEstimator, LaplacePredictive, each};
 use crate::laplace_features::{Features, host};
 use crate::{EncodedImage, Estimate, EstimateError, Segmenter, UncertaintyEstimator};
@@ -128,18 +128,152 @@ impl LaplaceEstimator {
         let device = out.token0_hidden.device();
         let z = Tensor::<B, 3>::from_data(TensorData::new(zs, [b, 1, k]), &device);
         let cov = Tensor::<B, 3>::from_data(TensorData::new(covs, [b, k, k]), &device);
-        let e = out.upscaled_embedding.clone().reshape([b, k, h * w]);
-        let mu = z.matmul(e.clone()); // [b, 1, N]
-        let var = (cov.matmul(e.clone()) * e).sum_dim(1).clamp_min(0.0); // [b, 1, N]
-        let scale = (var * (std::f64::consts::PI / 8.0) + 1.0).sqrt();
-        let prob = sigmoid(mu / scale).reshape([b, h, w]);
+        let e = cpu::reshape(out.upscaled_embedding.clone(), [b, k, h * w]);
+        let mu = cpu::matmul(z, e.clone()); // [b, 1, N]
+        let ce = cpu::matmul(cov, e.clone()); // [b, K, N]
+        let host = cpu::with_values(&mu, |mu| {
+            cpu::with_values(&ce, |ce| {
+                cpu::with_values(&e, |e| probit_maps(mu, ce, e, k, h * w))
+            })
+        });
+        let (prob, logits, pe) = match host.flatten().flatten() {
+            Some([p, l, pe]) => {
+                let t = |v| Tensor::<B, 3>::from_data(TensorData::new(v, [b, h, w]), &device);
+                (t(p), t(l), t(pe))
+            }
+            None => {
+                let var = (ce * e).sum_dim(1).clamp_min(0.0); // [b, 1, N]
+                let scale = (var * (std::f64::consts::PI / 8.0) + 1.0).sqrt();
+                let prob = sigmoid(mu / scale).reshape([b, h, w]);
+                (prob.clone(), safe_logit(prob.clone()), entropy(prob))
+            }
+        };
         Ok(Estimate {
-            logits: safe_logit(prob.clone()),
-            maps: UncertaintyMaps::single(prob.clone()),
+            logits,
+            maps: UncertaintyMaps {
+                primary: MapKind::PredictiveEntropy,
+                predictive_entropy: pe,
+                aleatoric: None,
+                epistemic: None,
+                std: None,
+                log_variance: None,
+            },
             prob,
             iou: pass.iou,
             score: None,
             samples: 1,
         })
+    }
+}
+
+/// The probit's maps on host values, bit for bit the burn operations of the other path of
+/// `LaplaceEstimator::probit` for finite inputs: per pixel `v = Σ_k (Σ_z E)_k E_k` (summed in
+/// `k` order, as `sum_dim`), clamped at 0, `p = σ(μ / sqrt(1 + π v / 8))` (burn's sigmoid chain
+/// `exp(-ln(exp(-x) + 1))`), then [`safe_logit`] and [`entropy`] of `p`: one pass over the
+/// pixels instead of about twenty whole-map operations, in two halves on two threads.
+///
+/// `mu`: `[b, 1, n]`, `ce` and `e`: `[b, k, n]`; returns `[prob, logits, entropy]`, each
+/// `[b, n]`.
+fn probit_maps(mu: &[f32], ce: &[f32], e: &[f32], k: usize, n: usize) -> [Vec<f32>; 3] {
+    let len = mu.len();
+    let mut out = [(); 3].map(|_| vec![0f32; len]);
+    let [prob, logits, ent] = &mut out;
+    let half = len.div_ceil(2).max(1);
+    std::thread::scope(|s| {
+        for (i, ((p, l), h)) in prob
+            .chunks_mut(half)
+            .zip(logits.chunks_mut(half))
+            .zip(ent.chunks_mut(half))
+            .enumerate()
+        {
+            let pixels = ProbitInputs { mu, ce, e, k, n };
+            s.spawn(move || pixels.run(i * half, [p, l, h]));
+        }
+    });
+    out
+}
+
+/// The inputs of [`probit_maps`].
+#[derive(Clone, Copy)]
+struct ProbitInputs<'a> {
+    mu: &'a [f32],
+    ce: &'a [f32],
+    e: &'a [f32],
+    k: usize,
+    n: usize,
+}
+
+impl ProbitInputs<'_> {
+    /// The maps at the flat pixels `start..start + out[0].len()` of `[b, n]`.
+    fn run(self, start: usize, [p, l, h]: [&mut [f32]; 3]) {
+        let (k, n) = (self.k, self.n);
+        let pi8 = (std::f64::consts::PI / 8.0) as f32;
+        let (lo, hi) = (EPS as f32, (1.0 - EPS) as f32);
+        let mut at = 0;
+        while at < p.len() {
+            // One mask's pixels `i0..i0 + len` at a time.
+            let (m, i0) = ((start + at) / n, (start + at) % n);
+            let len = (n - i0).min(p.len() - at);
+            let mut v = vec![0f32; len];
+            for kk in 0..k {
+                let row = m * k * n + kk * n + i0;
+                let (c, x) = (&self.ce[row..row + len], &self.e[row..row + len]);
+                for ((v, c), x) in v.iter_mut().zip(c).zip(x) {
+                    *v += *c * *x;
+                }
+            }
+            for (j, v) in v.into_iter().enumerate() {
+                let v = if v < 0.0 { 0.0 } else { v };
+                let x = self.mu[m * n + i0 + j] / (v * pi8 + 1.0).sqrt();
+                let prob = (-((-x).exp() + 1.0).ln()).exp();
+                let pc = prob.max(lo).min(hi);
+                let q = -pc + 1.0;
+                p[at + j] = prob;
+                l[at + j] = pc.ln() - q.ln();
+                h[at + j] = -(pc * pc.ln() + q * q.ln());
+            }
+            at += len;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::backend::NdArray;
+    use burn::tensor::Distribution;
+
+    type B = NdArray<f32>;
+
+    fn bits(t: Tensor<B, 3>) -> Vec<u32> {
+        let v: Vec<f32> = t.into_data().into_vec().expect("f32");
+        v.into_iter().map(f32::to_bits).collect()
+    }
+
+    #[test]
+    fn the_host_probit_maps_are_bitwise_the_burn_operations() {
+        let device = Default::default();
+        // Two masks of 37 x 41 pixels (halves split inside a mask), K = 5; large logits reach
+        // the clamps of safe_logit and entropy, negative variances the clamp at 0.
+        let (b, k, h, w) = (2, 5, 37, 41);
+        let n = h * w;
+        let normal = |dims: [usize; 3], std: f64| {
+            Tensor::<B, 3>::random(dims, Distribution::Normal(0.0, std), &device)
+        };
+        let (mu, ce, e) = (
+            normal([b, 1, n], 20.0),
+            normal([b, k, n], 1.0),
+            normal([b, k, n], 1.0),
+        );
+        let host =
+            |t: &Tensor<B, 3>| -> Vec<f32> { t.clone().into_data().into_vec().expect("f32") };
+        let [p, l, pe] = probit_maps(&host(&mu), &host(&ce), &host(&e), k, n);
+        let var = (ce * e).sum_dim(1).clamp_min(0.0);
+        let scale = (var * (std::f64::consts::PI / 8.0) + 1.0).sqrt();
+        let prob = sigmoid(mu / scale).reshape([b, h, w]);
+        let as_bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<u32>>();
+        assert_eq!(as_bits(p), bits(prob.clone()), "prob");
+        assert_eq!(as_bits(l), bits(safe_logit(prob.clone())), "logits");
+        assert_eq!(as_bits(pe), bits(entropy(prob)), "entropy");
     }
 }

@@ -27,6 +27,7 @@ mod common;
 mod config;
 mod conv;
 mod conv_bn;
+pub mod cpu;
 mod error;
 pub mod family;
 pub mod frame;

@@ -665,8 +665,8 @@ mod tests {
     #[test]
     fn a_product_is_within_the_rounding_bound_of_a_double_precision_product() {
         // |c - c64| <= gamma_k sum |a||b| < (k + 1) u sum |a||b| (u = 2^-24) holds for any
-        // order of the sums; each case
-        // takes one of product_into's paths (gemm's kernel, matrixmultiply for small ones).
+        // order of the sums; the cases take each of product_into's paths (gemm's kernel,
+        // matrixmultiply for the small and degenerate ones).
         for (m, k, n) in [
             (64, 4096, 48),
             (300, 768, 300),

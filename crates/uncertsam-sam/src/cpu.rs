@@ -1,7 +1,7 @@
 //! The CPU backend's copy-free reshape and matrix product, and read access to a tensor's values,
 //! for the crates that compute on the model's outputs (the estimators): on `NdArray<f32>` they
-//! work on the tensors' own buffers ([`crate`]'s `host` kernels, bitwise burn's results up to
-//! `k = 256` for products); on any other backend they are burn's operations (`with_values`
+//! work on the tensors' own buffers (the crate's `host` kernels, bitwise burn's results); on
+//! any other backend they are burn's operations (`with_values`
 //! returns `None`).
 
 use burn::prelude::*;
@@ -17,7 +17,7 @@ pub fn reshape<B: Backend, const D: usize, const D2: usize>(
 }
 
 /// `a.matmul(b)` for `[..., m, k]` and `[..., k, n]` (leading axes equal or 1; `D >= 3`), on
-/// the operands' own buffers; see `host::product_into` for the kernel.
+/// the operands' own buffers (matrixmultiply, without burn-ndarray's copies).
 pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
     host::matmul_batched(a, b)
 }

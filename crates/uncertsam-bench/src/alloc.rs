@@ -4,6 +4,10 @@
 //! and mimalloc's defaults hand those pages back to the OS and the kernel zeroes them again on
 //! the next allocation; on the ViT-B encoder that page clearing was a third of the wall time.
 //! With purging off, freed memory is reused directly (peak memory is unchanged).
+//!
+//! The Python extension links this crate, so mimalloc is also its allocator there (without
+//! [`keep_freed_memory`]); it is built with `local_dynamic_tls`, as a dlopen'ed module must
+//! not take the static TLS that modules loaded after it need.
 
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;

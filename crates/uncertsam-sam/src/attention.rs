@@ -6,6 +6,11 @@ use burn::prelude::*;
 use crate::host::{matmul_batched, softmax_last};
 use crate::parallel::{PAR_MIN_ELEMENTS, par_map, threads};
 
+/// Fewest query rows of a row block, about: a block of more than 64 rows takes the same path
+/// through the matrix product's kernel as the whole head (`host::product_into`), so splitting
+/// the rows does not change them.
+const MIN_CHUNK_ROWS: usize = 130;
+
 /// Softmax attention `softmax((q kᵀ) scale) v` for each of `bh` heads (scaled after the product,
 /// as in PyTorch's `scaled_dot_product_attention`, which SAM 2 calls), with the logits computed in
 /// chunks of about `chunk_bytes` on parallel threads (several heads per chunk when they fit,
@@ -39,12 +44,12 @@ pub(crate) fn chunked_attention<B: Backend>(
             .map(|b0| (b0..(b0 + g).min(bh), 0..nq))
             .collect()
     } else {
-        let rows = (chunk_bytes / (nk * 4)).clamp(1, nq);
+        // Blocks of equal size (within one row), each above `MIN_CHUNK_ROWS / 2` rows.
+        let rows = (chunk_bytes / (nk * 4)).max(MIN_CHUNK_ROWS);
+        let blocks = nq.div_ceil(rows);
         (0..bh)
             .flat_map(|b| {
-                (0..nq)
-                    .step_by(rows)
-                    .map(move |r0| (b..b + 1, r0..(r0 + rows).min(nq)))
+                (0..blocks).map(move |i| (b..b + 1, i * nq / blocks..(i + 1) * nq / blocks))
             })
             .collect()
     };
@@ -60,7 +65,7 @@ pub(crate) fn chunked_attention<B: Backend>(
         return Tensor::cat(outs, 0);
     }
     // Chunks are ordered by head, then by query rows: rejoin each head's rows, then the heads.
-    let per = nq.div_ceil(outs[0].dims()[1]);
+    let per = outs.len() / bh;
     let mut outs = outs.into_iter();
     let heads: Vec<Tensor<B, 3>> = (0..bh)
         .map(|_| Tensor::cat(outs.by_ref().take(per).collect(), 1))
@@ -92,11 +97,15 @@ mod tests {
             normal([bh, nk, hd]),
         );
         let scale = (hd as f64).powf(-0.5);
-        let whole = softmax(q.clone().matmul(kt.clone()) * scale, 2)
-            .matmul(v.clone())
-            .into_data();
+        // The one-piece product, through the same product kernels.
+        let whole = matmul_batched(
+            softmax(matmul_batched(q.clone(), kt.clone()) * scale, 2),
+            v.clone(),
+        )
+        .into_data();
         let per_head = nq * nk * 4;
-        // Two heads per chunk, one head per chunk, blocks of 374 rows (uneven), one row.
+        // Two heads per chunk, one head per chunk, blocks of 325 rows, the fewest rows (five
+        // blocks of 130).
         for budget in [per_head * 2, per_head, 1 << 20, 1] {
             let chunked = chunked_attention(q.clone(), kt.clone(), v.clone(), scale, budget);
             assert_eq!(chunked.dims(), [bh, nq, hd]);

@@ -60,9 +60,14 @@ pub struct UncertaintyMaps<B: Backend> {
 impl<B: Backend> UncertaintyMaps<B> {
     /// Maps of one deterministic pass: predictive entropy only.
     pub fn single(prob: Tensor<B, 3>) -> Self {
+        Self::from_entropy(entropy(prob))
+    }
+
+    /// Maps of one deterministic pass whose predictive entropy is already computed.
+    pub fn from_entropy(predictive_entropy: Tensor<B, 3>) -> Self {
         Self {
             primary: MapKind::PredictiveEntropy,
-            predictive_entropy: entropy(prob),
+            predictive_entropy,
             aleatoric: None,
             epistemic: None,
             std: None,

@@ -7,7 +7,7 @@ use burn::prelude::*;
 use burn::tensor::activation::sigmoid;
 use rand_chacha::ChaCha8Rng;
 use uncertsam_laplace::{McOptions, ZPosterior};
-use uncertsam_sam::{PromptBatch, cpu};
+use uncertsam_sam::{PromptBatch, cpu, par_map_on};
 
 use crate::decode::{PlainPass, plain_pass};
 use crate::estimate::{EPS, MapKind, UncertaintyMaps, entropy, safe_logit};
@@ -133,7 +133,9 @@ impl LaplaceEstimator {
         let ce = cpu::matmul(cov, e.clone()); // [b, K, N]
         let host = cpu::with_values(&mu, |mu| {
             cpu::with_values(&ce, |ce| {
-                cpu::with_values(&e, |e| probit_maps(mu, ce, e, k, h * w))
+                cpu::with_values(&e, |e| {
+                    probit_maps(mu, ce, e, k, h * w, cpu::threads_for(ce.len()))
+                })
             })
         });
         let (prob, logits, pe) = match host.flatten().flatten() {
@@ -150,14 +152,7 @@ impl LaplaceEstimator {
         };
         Ok(Estimate {
             logits,
-            maps: UncertaintyMaps {
-                primary: MapKind::PredictiveEntropy,
-                predictive_entropy: pe,
-                aleatoric: None,
-                epistemic: None,
-                std: None,
-                log_variance: None,
-            },
+            maps: UncertaintyMaps::from_entropy(pe),
             prob,
             iou: pass.iou,
             score: None,
@@ -170,25 +165,31 @@ impl LaplaceEstimator {
 /// `LaplaceEstimator::probit` for finite inputs: per pixel `v = Σ_k (Σ_z E)_k E_k` (summed in
 /// `k` order, as `sum_dim`), clamped at 0, `p = σ(μ / sqrt(1 + π v / 8))` (burn's sigmoid chain
 /// `exp(-ln(exp(-x) + 1))`), then [`safe_logit`] and [`entropy`] of `p`: one pass over the
-/// pixels instead of about twenty whole-map operations, in two halves on two threads.
+/// pixels instead of about twenty whole-map operations, in `pieces` runs of pixels on as many
+/// threads (the caller's [`cpu::threads_for`]; the values do not depend on it).
 ///
 /// `mu`: `[b, 1, n]`, `ce` and `e`: `[b, k, n]`; returns `[prob, logits, entropy]`, each
 /// `[b, n]`.
-fn probit_maps(mu: &[f32], ce: &[f32], e: &[f32], k: usize, n: usize) -> [Vec<f32>; 3] {
+fn probit_maps(
+    mu: &[f32],
+    ce: &[f32],
+    e: &[f32],
+    k: usize,
+    n: usize,
+    pieces: usize,
+) -> [Vec<f32>; 3] {
     let len = mu.len();
     let mut out = [(); 3].map(|_| vec![0f32; len]);
     let [prob, logits, ent] = &mut out;
-    let half = len.div_ceil(2).max(1);
-    std::thread::scope(|s| {
-        for (i, ((p, l), h)) in prob
-            .chunks_mut(half)
-            .zip(logits.chunks_mut(half))
-            .zip(ent.chunks_mut(half))
-            .enumerate()
-        {
-            let pixels = ProbitInputs { mu, ce, e, k, n };
-            s.spawn(move || pixels.run(i * half, [p, l, h]));
-        }
+    let per = len.div_ceil(pieces.max(1)).max(1);
+    let runs: Vec<_> = (prob.chunks_mut(per))
+        .zip(logits.chunks_mut(per))
+        .zip(ent.chunks_mut(per))
+        .enumerate()
+        .collect();
+    let pixels = ProbitInputs { mu, ce, e, k, n };
+    par_map_on(runs.len(), runs, |(i, ((p, l), h))| {
+        pixels.run(i * per, [p, l, h])
     });
     out
 }
@@ -253,8 +254,9 @@ mod tests {
     #[test]
     fn the_host_probit_maps_are_bitwise_the_burn_operations() {
         let device = Default::default();
-        // Two masks of 37 x 41 pixels (halves split inside a mask), K = 5; large logits reach
-        // the clamps of safe_logit and entropy, negative variances the clamp at 0.
+        // Two masks of 37 x 41 pixels, K = 5, in 1, 2 (split at the masks' border) and 3 runs
+        // (split inside a mask); large logits reach the clamps of safe_logit and entropy,
+        // negative variances the clamp at 0.
         let (b, k, h, w) = (2, 5, 37, 41);
         let n = h * w;
         let normal = |dims: [usize; 3], std: f64| {
@@ -267,13 +269,24 @@ mod tests {
         );
         let host =
             |t: &Tensor<B, 3>| -> Vec<f32> { t.clone().into_data().into_vec().expect("f32") };
-        let [p, l, pe] = probit_maps(&host(&mu), &host(&ce), &host(&e), k, n);
+        let (mu_v, ce_v, e_v) = (host(&mu), host(&ce), host(&e));
         let var = (ce * e).sum_dim(1).clamp_min(0.0);
         let scale = (var * (std::f64::consts::PI / 8.0) + 1.0).sqrt();
         let prob = sigmoid(mu / scale).reshape([b, h, w]);
         let as_bits = |v: Vec<f32>| v.into_iter().map(f32::to_bits).collect::<Vec<u32>>();
-        assert_eq!(as_bits(p), bits(prob.clone()), "prob");
-        assert_eq!(as_bits(l), bits(safe_logit(prob.clone())), "logits");
-        assert_eq!(as_bits(pe), bits(entropy(prob)), "entropy");
+        for pieces in [1, 2, 3] {
+            let [p, l, pe] = probit_maps(&mu_v, &ce_v, &e_v, k, n, pieces);
+            assert_eq!(as_bits(p), bits(prob.clone()), "prob, {pieces} runs");
+            assert_eq!(
+                as_bits(l),
+                bits(safe_logit(prob.clone())),
+                "logits, {pieces}"
+            );
+            assert_eq!(
+                as_bits(pe),
+                bits(entropy(prob.clone())),
+                "entropy, {pieces}"
+            );
+        }
     }
 }

@@ -1,12 +1,13 @@
 //! The CPU backend's copy-free reshape and matrix product, and read access to a tensor's values,
 //! for the crates that compute on the model's outputs (the estimators): on `NdArray<f32>` they
-//! work on the tensors' own buffers (the crate's `host` kernels, bitwise burn's results); on
-//! any other backend they are burn's operations (`with_values`
-//! returns `None`).
+//! work on the tensors' own buffers ([`crate`]'s `host` kernels, bitwise burn's results up to
+//! `k = 256` for products); on any other backend they are burn's operations (`with_values`
+//! returns `None`). Also how many threads a host pass should split into.
 
 use burn::prelude::*;
 
 use crate::host;
+use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
 
 /// `x.reshape(dims)`, without burn-ndarray's copy of a standard-layout tensor.
 pub fn reshape<B: Backend, const D: usize, const D2: usize>(
@@ -17,7 +18,7 @@ pub fn reshape<B: Backend, const D: usize, const D2: usize>(
 }
 
 /// `a.matmul(b)` for `[..., m, k]` and `[..., k, n]` (leading axes equal or 1; `D >= 3`), on
-/// the operands' own buffers (matrixmultiply, without burn-ndarray's copies).
+/// the operands' own buffers; see `host::product_into` for the kernel.
 pub fn matmul<B: Backend, const D: usize>(a: Tensor<B, D>, b: Tensor<B, D>) -> Tensor<B, D> {
     host::matmul_batched(a, b)
 }
@@ -29,4 +30,16 @@ pub fn with_values<B: Backend, const D: usize, R>(
     f: impl FnOnce(&[f32]) -> R,
 ) -> Option<R> {
     host::with_f32_slice(x, f)
+}
+
+/// How many pieces a host pass that reads `elements` values should run in (with
+/// [`crate::par_map_on`]): the process's thread count (`RAYON_NUM_THREADS`, else the machine's
+/// parallelism), or 1 below about a million values, on one of `par_map_on`'s workers, or with
+/// one thread, where starting threads costs more than it saves.
+pub fn threads_for(elements: usize) -> usize {
+    if in_worker() || elements < PAR_MIN_ELEMENTS {
+        1
+    } else {
+        threads()
+    }
 }

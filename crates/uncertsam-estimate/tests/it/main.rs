@@ -113,7 +113,12 @@ pub fn check_estimate(name: &str, e: &Estimate<TestBackend>, b: usize, side: usi
     assert_eq!(e.logits.dims(), [b, side, side], "{name}");
     assert_eq!(e.iou.dims(), [b], "{name}");
     let prob = values(e.prob.clone());
-    assert!(prob.iter().all(|p| (0.0..=1.0).contains(p)), "{name}: prob");
+    let bad = prob.iter().position(|p| !(0.0..=1.0).contains(p));
+    assert!(
+        bad.is_none(),
+        "{name}: prob {:?} at flat pixel {bad:?}",
+        bad.map(|i| prob[i])
+    );
     assert!(
         values(e.logits.clone()).iter().all(|v| v.is_finite()),
         "{name}: logits"

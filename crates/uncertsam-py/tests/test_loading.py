@@ -7,6 +7,8 @@ import struct
 import subprocess
 import sys
 
+import pytest
+
 import uncertsam._native
 
 PT_DYNAMIC = 2
@@ -35,9 +37,8 @@ def dynamic_flags(path):
     return 0
 
 
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads an ELF file")
 def test_the_extension_module_asks_for_no_static_tls():
-    if not sys.platform.startswith("linux"):
-        return
     flags = dynamic_flags(uncertsam._native.__file__)
     assert flags & DF_STATIC_TLS == 0, f"{uncertsam._native.__file__}: DT_FLAGS {flags:#x}"
 

@@ -7,7 +7,7 @@
 use burn::prelude::*;
 
 use crate::host;
-use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
+pub use crate::parallel::threads_for;
 
 /// `x.reshape(dims)`, without burn-ndarray's copy of a standard-layout tensor.
 pub fn reshape<B: Backend, const D: usize, const D2: usize>(
@@ -30,16 +30,4 @@ pub fn with_values<B: Backend, const D: usize, R>(
     f: impl FnOnce(&[f32]) -> R,
 ) -> Option<R> {
     host::with_f32_slice(x, f)
-}
-
-/// How many pieces a host pass that reads `elements` values should run in (with
-/// [`crate::par_map_on`]): the process's thread count (`RAYON_NUM_THREADS`, else the machine's
-/// parallelism), or 1 below about a million values, on one of `par_map_on`'s workers, or with
-/// one thread, where starting threads costs more than it saves.
-pub fn threads_for(elements: usize) -> usize {
-    if in_worker() || elements < PAR_MIN_ELEMENTS {
-        1
-    } else {
-        threads()
-    }
 }

@@ -37,7 +37,7 @@ use burn::prelude::*;
 use burn::tensor::TensorPrimitive;
 use burn_ndarray::NdArrayTensor;
 
-use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
+use crate::parallel::{in_worker, threads, threads_for};
 
 /// Whether `B` is the CPU backend these kernels work on (`NdArray<f32>`, not autodiff).
 fn cpu_backend<B: Backend>() -> bool {
@@ -111,8 +111,8 @@ fn for_rows(v: &mut [f32], len: usize, f: impl Fn(&mut [f32]) + Sync) {
         return;
     }
     let rows = v.len() / len;
-    let t = threads();
-    if t <= 1 || in_worker() || v.len() < PAR_MIN_ELEMENTS || rows < 2 * t {
+    let t = threads_for(v.len());
+    if t <= 1 || rows < 2 * t {
         v.chunks_exact_mut(len).for_each(&f);
         return;
     }

@@ -13,7 +13,7 @@
 use burn::prelude::*;
 
 use crate::host::{HostReshape, give_buffer, with_f32_slice};
-use crate::parallel::{PAR_MIN_ELEMENTS, in_worker, threads};
+use crate::parallel::threads_for;
 
 /// `x: [b, c, h, w]` as the tokens `[b, h * w, c]` (`reshape` then `swap_dims(1, 2)`), in
 /// standard layout on the CPU backend: no copy when `x` is a channels-first view of
@@ -94,8 +94,8 @@ pub(crate) fn pixel_shuffle_2x2<B: Backend>(
             }
         };
         let planes = n * out;
-        let t = threads().min(planes);
-        if t <= 1 || in_worker() || dst.len() < PAR_MIN_ELEMENTS {
+        let t = threads_for(dst.len()).min(planes);
+        if t <= 1 {
             fill(0, &mut dst);
         } else {
             let per = planes.div_ceil(t);

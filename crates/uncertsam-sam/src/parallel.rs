@@ -73,3 +73,14 @@ pub fn par_map_on<T: Send, R: Send>(
 
 /// Below this many elements, thread start-up costs more than it saves.
 pub(crate) const PAR_MIN_ELEMENTS: usize = 1 << 20;
+
+/// How many pieces a host pass that reads `elements` values should run in (on scoped threads
+/// or with [`par_map_on`]): [`threads`], or 1 below [`PAR_MIN_ELEMENTS`] or on one of
+/// `par_map_on`'s workers, where starting threads costs more than it saves.
+pub fn threads_for(elements: usize) -> usize {
+    if in_worker() || elements < PAR_MIN_ELEMENTS {
+        1
+    } else {
+        threads()
+    }
+}
